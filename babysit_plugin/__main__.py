@@ -1,0 +1,5 @@
+import sys
+
+from babysit_plugin.cli import main
+
+sys.exit(main())

@@ -1,0 +1,89 @@
+"""Command line: ``babysit-plugin SUBCOMMAND ...``.
+
+Every subcommand is one function ``run(args) -> int`` registered by a module's
+``register(subparsers)``. :func:`main` maps user errors (any
+:class:`protocol.ProtocolError` or :class:`UsageError`) to exit 1 with one line
+on stderr, Ctrl-C to 130, SIGTERM to 143, and bugs to 3 with a traceback only
+under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from types import FrameType
+from typing import NoReturn
+
+from babysit_plugin import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class UsageError(Exception):
+    """A user mistake outside the run directory (bad flag value, missing file)."""
+
+
+class Terminated(BaseException):
+    """Raised in the main greenlet when SIGTERM arrives."""
+
+
+def _register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    # Each module owns its subcommands; imported lazily so `--help` stays fast.
+    from babysit_plugin import cmd_dispatch, cmd_dropin, cmd_protocol
+
+    for module in (cmd_protocol, cmd_dispatch, cmd_dropin):
+        module.register(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="babysit-plugin",
+        description="Run the independent effects of a babysitter run concurrently.",
+    )
+    parser.add_argument("--version", action="version", version=f"babysit-plugin {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="print a traceback for unexpected errors"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _register_all(sub)
+    return parser
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
+    raise Terminated()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``babysit-plugin`` console script."""
+    from protocol import ProtocolError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        return handler(args)
+    except (ProtocolError, UsageError) as exc:
+        print(f"babysit-plugin: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("babysit-plugin: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("babysit-plugin: terminated", file=sys.stderr)
+        return 143
+    except Exception as exc:
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(
+                f"babysit-plugin: internal error: {type(exc).__name__}: {exc} "
+                "(run again with --debug for a traceback, and report it)",
+                file=sys.stderr,
+            )
+        return 3
+    finally:
+        signal.signal(signal.SIGTERM, previous)
