@@ -1,0 +1,371 @@
+"""The one way babysit_plugin runs a child process.
+
+Rules this module keeps:
+
+- Every child runs in its own session, hence its own process group, so that a
+  timeout or an interruption can end the child *and everything it started*
+  (a harness CLI spawns tools, shells spawn pipelines) with one ``killpg``.
+- :func:`run_process` never raises because of the child: a non-zero exit, a
+  signal, a timeout, a cancellation and a program that cannot start are all
+  reported in the returned :class:`ProcessResult`.  Only bugs raise.
+- Output either goes straight to files (the child writes them itself: memory
+  stays flat whatever the size) or is captured in memory up to
+  ``capture_limit`` bytes per stream; the rest is drained and dropped.
+- Waiting is cooperative (``gevent.subprocess``): hundreds of children can run
+  side by side in one thread, and a greenlet killed while it waits still kills
+  and reaps its child before it ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+import gevent
+import gevent.event
+from gevent import subprocess
+
+#: Default number of bytes kept per captured stream (streams sent to files are
+#: not limited here).
+CAPTURE_LIMIT = 1024 * 1024
+
+#: Seconds between SIGTERM and SIGKILL when a process group is ended.
+KILL_GRACE = 2.0
+
+_READ_CHUNK = 64 * 1024
+#: After the leader exits, how long captured pipes may stay open (held by a
+#: background grandchild) before they are abandoned.
+_DRAIN_AFTER_EXIT = 0.5
+
+
+@attrs.frozen
+class ProcessResult:
+    """What happened to one child process.
+
+    ``exit_code`` is the child's exit status, or ``None`` when it did not exit
+    by itself (never started, or ended by a signal: see ``signal``).
+    ``stdout``/``stderr`` hold captured bytes when the stream was captured,
+    else ``None``; ``stdout_path``/``stderr_path`` name the files when the
+    stream was sent to a file.  Times are wall-clock epoch seconds; ``duration``
+    is measured on the monotonic clock.
+    """
+
+    argv: tuple[str, ...]
+    exit_code: int | None
+    signal: int | None = None
+    stdout: bytes | None = None
+    stderr: bytes | None = None
+    stdout_path: Path | None = None
+    stderr_path: Path | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    duration: float = 0.0
+    timed_out: bool = False
+    cancelled: bool = False
+    start_error: str | None = None
+    pid: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the child exited by itself with status 0."""
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+
+    def describe_end(self) -> str:
+        """A short phrase saying how the child ended ("exited with code 2")."""
+        if self.start_error is not None:
+            return f"could not start: {self.start_error}"
+        if self.timed_out:
+            return "timed out"
+        if self.cancelled:
+            return "was interrupted"
+        if self.signal is not None:
+            try:
+                name = signal.Signals(self.signal).name
+            except ValueError:
+                name = str(self.signal)
+            return f"was killed by signal {name}"
+        return f"exited with code {self.exit_code}"
+
+
+class _Capture:
+    """Reads one pipe to EOF, keeping at most ``limit`` bytes."""
+
+    def __init__(self, stream: IO[bytes], limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self._chunks: list[bytes] = []
+        self._kept = 0
+        self.truncated = False
+        self.greenlet = gevent.spawn(self._run)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                chunk = self._stream.read(_READ_CHUNK)
+            except (OSError, ValueError):
+                return
+            if not chunk:
+                return
+            room = self._limit - self._kept
+            if room > 0:
+                kept = chunk[:room]
+                self._chunks.append(kept)
+                self._kept += len(kept)
+            if len(chunk) > max(room, 0):
+                self.truncated = True
+
+    def value(self) -> bytes:
+        return b"".join(self._chunks)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.close()
+
+
+def _write_stdin(stream: IO[bytes], data: bytes) -> None:
+    # A child that exits without reading its input is not an error.
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError, ValueError):
+        stream.write(data)
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError, OSError, ValueError):
+        stream.close()
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Pids of live (non-zombie) processes in process group ``pgid``."""
+    members: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        entries = []
+    if not entries:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            pass
+        return [pgid]
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                stat = fh.read()
+        except OSError:
+            continue
+        # "pid (comm) state ppid pgrp ..." where comm may contain spaces and ")".
+        fields = stat[stat.rfind(b")") + 2 :].split()
+        if len(fields) < 3:
+            continue
+        state, pgrp = fields[0], fields[2]
+        if state in (b"Z", b"X"):
+            continue
+        if int(pgrp) == pgid:
+            members.append(int(entry))
+    return members
+
+
+def group_alive(pgid: int) -> bool:
+    """True while any non-zombie process of process group ``pgid`` exists."""
+    return bool(_group_members(pgid))
+
+
+def _signal_group(pgid: int, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signum)
+
+
+def kill_group(pgid: int, grace: float = KILL_GRACE) -> None:
+    """End process group ``pgid``: SIGTERM, then SIGKILL after ``grace`` seconds.
+
+    Cooperative: waits with ``gevent.sleep`` so other greenlets keep running.
+    """
+    _signal_group(pgid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    delay = 0.005
+    while group_alive(pgid):
+        if time.monotonic() >= deadline:
+            _signal_group(pgid, signal.SIGKILL)
+            break
+        gevent.sleep(delay)
+        delay = min(delay * 2, 0.05)
+    # SIGKILL cannot be caught; wait (bounded) for the kernel to finish the job.
+    deadline = time.monotonic() + 5.0
+    while group_alive(pgid) and time.monotonic() < deadline:
+        _signal_group(pgid, signal.SIGKILL)
+        gevent.sleep(0.01)
+
+
+def _open_sink(path: Path | None) -> IO[bytes] | None:
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Handed to the child; closed by the caller once the child has it.
+    return open(path, "wb")
+
+
+def _start_error_text(exc: OSError, argv: Sequence[str], cwd: Path | str | None) -> str:
+    reason = exc.strerror or type(exc).__name__
+    if cwd is not None and exc.filename is not None and str(exc.filename) == str(cwd):
+        return f"working directory {cwd}: {reason}"
+    if exc.errno == errno.ENOENT:
+        return f"{argv[0]}: executable not found"
+    return f"{argv[0]}: {reason}"
+
+
+def run_process(
+    argv: Sequence[str],
+    *,
+    cwd: Path | str | None = None,
+    env: Mapping[str, str] | None = None,
+    input: bytes | None = None,
+    timeout: float | None = None,
+    stdout_path: Path | None = None,
+    stderr_path: Path | None = None,
+    capture_limit: int = CAPTURE_LIMIT,
+    cancel: gevent.event.Event | None = None,
+    kill_grace: float = KILL_GRACE,
+) -> ProcessResult:
+    """Run ``argv`` to completion in its own process group and report how it went.
+
+    ``input`` is written to the child's stdin (which is otherwise /dev/null).
+    A stream with a path is written by the child straight to that file;
+    without one it is captured, keeping at most ``capture_limit`` bytes.  When
+    ``timeout`` seconds pass, or ``cancel`` is set, the whole process group is
+    ended (SIGTERM, SIGKILL after ``kill_grace`` s) and the result says so.
+    Never raises for anything the child does.
+    """
+    argv_t = tuple(argv)
+    started_at = time.time()
+    t0 = time.monotonic()
+    if not argv_t:
+        return ProcessResult(
+            argv_t, None, start_error="empty command", started_at=started_at, finished_at=started_at
+        )
+    out_sink = err_sink = None
+    try:
+        out_sink = _open_sink(stdout_path)
+        err_sink = _open_sink(stderr_path)
+        popen_kwargs: dict[str, Any] = {
+            "cwd": None if cwd is None else os.fspath(cwd),
+            "env": None if env is None else dict(env),
+            "stdin": subprocess.DEVNULL if input is None else subprocess.PIPE,
+            "stdout": out_sink if out_sink is not None else subprocess.PIPE,
+            "stderr": err_sink if err_sink is not None else subprocess.PIPE,
+            "start_new_session": True,
+            "close_fds": True,
+        }
+        try:
+            proc = subprocess.Popen(list(argv_t), **popen_kwargs)
+        except OSError as exc:
+            now = time.time()
+            return ProcessResult(
+                argv_t,
+                None,
+                stdout_path=stdout_path,
+                stderr_path=stderr_path,
+                started_at=started_at,
+                finished_at=now,
+                duration=time.monotonic() - t0,
+                start_error=_start_error_text(exc, argv_t, cwd),
+            )
+    finally:
+        for sink in (out_sink, err_sink):
+            if sink is not None:
+                sink.close()
+
+    return _supervise(
+        proc,
+        argv_t,
+        started_at=started_at,
+        t0=t0,
+        input=input,
+        timeout=timeout,
+        stdout_path=stdout_path,
+        stderr_path=stderr_path,
+        capture_limit=capture_limit,
+        cancel=cancel,
+        kill_grace=kill_grace,
+    )
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes],
+    argv: tuple[str, ...],
+    *,
+    started_at: float,
+    t0: float,
+    input: bytes | None,
+    timeout: float | None,
+    stdout_path: Path | None,
+    stderr_path: Path | None,
+    capture_limit: int,
+    cancel: gevent.event.Event | None,
+    kill_grace: float,
+) -> ProcessResult:
+    pgid = proc.pid
+    helpers: list[gevent.Greenlet[Any, Any]] = []
+    out_cap = err_cap = None
+    if proc.stdin is not None:
+        helpers.append(gevent.spawn(_write_stdin, proc.stdin, input or b""))
+    if proc.stdout is not None:
+        out_cap = _Capture(proc.stdout, capture_limit)
+    if proc.stderr is not None:
+        err_cap = _Capture(proc.stderr, capture_limit)
+    waiter = gevent.spawn(proc.wait)
+    timed_out = cancelled = False
+    try:
+        watched: list[Any] = [waiter]
+        if cancel is not None:
+            watched.append(cancel)
+        gevent.wait(watched, timeout=timeout, count=1)
+        if not waiter.ready():
+            if cancel is not None and cancel.is_set():
+                cancelled = True
+            else:
+                timed_out = True
+            kill_group(pgid, kill_grace)
+            waiter.join()
+        caps = [c for c in (out_cap, err_cap) if c is not None]
+        if caps:
+            gevent.joinall([c.greenlet for c in caps], timeout=_DRAIN_AFTER_EXIT)
+    finally:
+        if not waiter.ready():
+            # The calling greenlet was killed (or a bug raised): never leave the
+            # child behind.
+            kill_group(pgid, kill_grace)
+            waiter.join()
+        for cap in (out_cap, err_cap):
+            if cap is not None:
+                cap.greenlet.kill(block=False)
+                cap.close()
+        for helper in helpers:
+            helper.kill(block=False)
+    code = proc.returncode
+    sig = -code if code is not None and code < 0 else None
+    return ProcessResult(
+        argv,
+        None if sig is not None else code,
+        signal=sig,
+        stdout=None if out_cap is None else out_cap.value(),
+        stderr=None if err_cap is None else err_cap.value(),
+        stdout_path=stdout_path,
+        stderr_path=stderr_path,
+        stdout_truncated=False if out_cap is None else out_cap.truncated,
+        stderr_truncated=False if err_cap is None else err_cap.truncated,
+        started_at=started_at,
+        finished_at=time.time(),
+        duration=time.monotonic() - t0,
+        timed_out=timed_out,
+        cancelled=cancelled,
+        pid=proc.pid,
+    )
