@@ -1,0 +1,625 @@
+"""Opening a run, reading and validating its journal, appending events.
+
+Rules kept here, each matching the SDK (``storage/journal.js`` ``loadJournal``/``appendEvent``
+and ``runtime/replay/effectIndex.js``, which fails the run on any of them):
+
+Reading (:func:`read_journal`):
+
+- Only names ending in ``.json`` in ``journal/`` are read, sorted as JavaScript sorts strings
+  (UTF-16 code units). The seq is ``Number()`` of the name up to the first ``.``, the ULID the
+  part after it; a name without a ULID part or with a non-numeric seq fails.
+- Every file is parsed before any is checked (``loadJournal`` then ``EffectIndex``), so a
+  file that is not JSON is reported even when an earlier file breaks another rule.
+- Missing ``type`` reads as ``"UNKNOWN"``, missing ``data`` as ``{}``; a file holding JSON
+  ``null`` fails.
+- Seqs are exactly 1, 2, 3, ... in name order; each ULID is strictly greater (as a string)
+  than the previous one.
+- ``EFFECT_REQUESTED`` needs an object ``data`` with non-empty strings ``effectId``,
+  ``invocationKey``, ``stepId``, ``taskId``, ``taskDefRef`` (checked in that order);
+  ``inputsRef`` if present is a non-empty string; ``labels`` if present is an array of
+  strings; ``effectId`` and ``invocationKey`` are new.
+- ``EFFECT_RESOLVED`` needs an object ``data`` with a non-empty string ``effectId``, a
+  ``status`` of ``"ok"`` or ``"error"``, string refs (when truthy), and an effect that was
+  requested and is still requested: a second resolution breaks every later replay.
+- Other types (``RUN_CREATED``, ``RUN_COMPLETED``, ``RUN_FAILED``, unknown ones) are kept as
+  they are and checked for seq/ULID only.
+- The first violation raises :class:`JournalCorruptError` naming the file, what was expected,
+  what was found and the fix. Checksums are not recomputed here (that needs re-serializing
+  every event); :func:`protocol.verify.verify_run` does it.
+
+Appending (:func:`append_event`, called with the run lock held and a journal read under it):
+
+- seq is the last seq plus one, written as ``%06d``; the ULID comes from
+  :func:`protocol.ulid.next_ulid` against the last event's ULID, so it is strictly greater
+  even when the clock goes backwards or several appends land in one millisecond.
+- ``recordedAt`` is the clock's ISO time; when ``run.json`` has a ``harness`` string that is
+  not blank (JS ``trim``) and the data has no ``harness`` key, ``data`` becomes
+  ``{harness, ...data}`` (harness first), as ``appendEvent`` does.
+- ``checksum`` is the sha256 hex of ``JSON.stringify({type, recordedAt, data}, null, 2) +
+  "\\n"``; the file is ``JSON.stringify({type, recordedAt, data, checksum}, null, 2) + "\\n"``
+  written with :func:`protocol.fsutil.atomic_write`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+
+from protocol import converter as cv
+from protocol.clock import Clock, iso_from_ms, system_ms
+from protocol.errors import JournalCorruptError, NotARunError, RunNotFoundError
+from protocol.fsutil import atomic_write, encode_text, js_trim
+from protocol.jsonjs import JsonParseError, JsonValue, dumps, loads, to_file_text
+from protocol.models import (
+    AppendedEvent,
+    EffectError,
+    EffectRecord,
+    Journal,
+    JournalEvent,
+    Run,
+    RunMetadata,
+    UnknownEventData,
+)
+from protocol.ulid import next_ulid
+
+__all__ = [
+    "append_event",
+    "event_checksum",
+    "journal_files",
+    "js_number",
+    "open_run",
+    "read_journal",
+    "read_json_file",
+    "repair_hint",
+]
+
+_JS_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_JS_RADIX = re.compile(r"0([xX][0-9a-fA-F]+|[oO][0-7]+|[bB][01]+)")
+
+
+def js_number(text: str) -> float:
+    """``Number(text)`` for a string, as JavaScript converts it (NaN when not numeric)."""
+    s = js_trim(text)
+    if not s:
+        return 0.0
+    if _JS_DECIMAL.fullmatch(s):
+        return float(s)
+    radix = _JS_RADIX.fullmatch(s)
+    if radix:
+        return float(int(s, 0))
+    if s in ("Infinity", "+Infinity"):
+        return math.inf
+    if s == "-Infinity":
+        return -math.inf
+    return math.nan
+
+
+def _js_sort_key(name: str) -> str | bytes:
+    return name if name.isascii() else name.encode("utf-16-be")
+
+
+def _js_le(a: str, b: str) -> bool:
+    if a.isascii() and b.isascii():
+        return a <= b
+    return a.encode("utf-16-be") <= b.encode("utf-16-be")
+
+
+def repair_hint(run_path: Path) -> str:
+    """The SDK command that renumbers a journal and drops unreadable or duplicate requests."""
+    return f"run `babysitter run:repair-journal {run_path}`"
+
+
+def _describe(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return '""' if not value else dumps(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return dumps(value)
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _read_text(path: Path) -> str:
+    # Node's readFile(..., "utf8") replaces malformed sequences with U+FFFD.
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
+def read_json_file(path: Path) -> JsonValue:
+    """Read ``path`` as UTF-8 and parse it as ``JSON.parse``; ``JsonParseError`` if invalid."""
+    return loads(_read_text(path))
+
+
+# --- opening a run --------------------------------------------------------------------------
+
+
+def open_run(run_dir: str | os.PathLike[str]) -> Run:
+    """Open ``<repo>/.a5c/runs/<runId>``: read ``run.json``.
+
+    Raises :class:`RunNotFoundError` when the directory is missing and :class:`NotARunError`
+    when it has no readable ``run.json``.
+    """
+    path = Path(os.path.abspath(os.fspath(run_dir)))
+    if not path.exists():
+        raise RunNotFoundError(
+            f"{path}: expected a run directory, found nothing there — pass an existing "
+            "<repo>/.a5c/runs/<runId> directory",
+            str(path),
+        )
+    if not path.is_dir():
+        raise NotARunError(
+            f"{path}: expected a run directory, found a file — pass the directory "
+            "<repo>/.a5c/runs/<runId>, not a file in it",
+            str(path),
+        )
+    run_json = path / "run.json"
+    try:
+        raw = read_json_file(run_json)
+    except FileNotFoundError:
+        raise NotARunError(
+            f"{run_json}: expected the run's metadata, found no such file — this is not a "
+            "babysitter run directory; pass <repo>/.a5c/runs/<runId>",
+            str(run_json),
+        ) from None
+    except (JsonParseError, IsADirectoryError) as exc:
+        raise NotARunError(
+            f"{run_json}: expected JSON, found unreadable text ({exc}) — restore run.json "
+            "from version control or recreate the run",
+            str(run_json),
+        ) from None
+    metadata = cv.structure_as(
+        raw,
+        RunMetadata,
+        where=str(run_json),
+        error=NotARunError,
+        path=str(run_json),
+        fix="restore run.json as the SDK wrote it (it needs a string runId)",
+    )
+    return Run(path=path, metadata=metadata, repo_root=path.parent.parent.parent)
+
+
+def _run_harness(run_path: Path) -> str | None:
+    """``harness`` of ``run.json`` when it is a non-blank string (``readRunHarness``)."""
+    run_json = run_path / "run.json"
+    try:
+        raw = read_json_file(run_json)
+    except FileNotFoundError:
+        return None
+    except JsonParseError as exc:
+        raise NotARunError(
+            f"{run_json}: expected JSON, found unreadable text ({exc}) — restore run.json "
+            "from version control or recreate the run",
+            str(run_json),
+        ) from None
+    if not isinstance(raw, dict):
+        return None
+    harness = raw.get("harness")
+    if isinstance(harness, str) and js_trim(harness) != "":
+        return harness
+    return None
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def journal_files(run_path: Path) -> list[str]:
+    """The names the SDK reads from ``journal/``: ``*.json``, in JavaScript sort order."""
+    journal_dir = run_path / "journal"
+    try:
+        names = os.listdir(journal_dir)
+    except FileNotFoundError:
+        return []
+    except NotADirectoryError:
+        raise JournalCorruptError(
+            f"{journal_dir}: expected the journal directory, found a file — restore "
+            "journal/ from version control",
+            str(journal_dir),
+        ) from None
+    return sorted((n for n in names if n.endswith(".json")), key=_js_sort_key)
+
+
+@attrs.frozen
+class _Parsed:
+    name: str
+    seq: float
+    seq_text: str
+    ulid: str
+    body: dict[str, JsonValue]
+
+
+def _parse_files(run_path: Path, names: list[str]) -> list[_Parsed]:
+    journal_dir = run_path / "journal"
+    repair = repair_hint(run_path)
+    parsed: list[_Parsed] = []
+    for name in names:
+        rel = f"journal/{name}"
+        stem = name[: -len(".json")]
+        parts = stem.split(".")
+        seq_text = parts[0]
+        ulid = parts[1] if len(parts) > 1 else ""
+        seq = js_number(seq_text)
+        if not math.isfinite(seq) or not ulid:
+            raise JournalCorruptError(
+                f"{rel}: expected a name <seq>.<ULID>.json, found {name!r} — move the file "
+                f"out of journal/ (the SDK fails on it), then {repair}",
+                str(journal_dir / name),
+            )
+        full = journal_dir / name
+        try:
+            value = loads(_read_text(full))
+        except JsonParseError as exc:
+            raise JournalCorruptError(
+                f"{rel}: expected a JSON event, found unparsable text ({exc}) — the file is "
+                f"damaged; {repair} (it drops unreadable events)",
+                str(full),
+            ) from None
+        except IsADirectoryError:
+            raise JournalCorruptError(
+                f"{rel}: expected a JSON event file, found a directory — move it out of journal/",
+                str(full),
+            ) from None
+        if value is None:
+            raise JournalCorruptError(
+                f"{rel}: expected a JSON event object, found null — the file is damaged; "
+                f"{repair} (it drops unreadable events)",
+                str(full),
+            )
+        body = value if isinstance(value, dict) else {}
+        parsed.append(_Parsed(name=name, seq=seq, seq_text=seq_text, ulid=ulid, body=body))
+    return parsed
+
+
+class _Validator:
+    """The checks of the SDK's ``EffectIndex``, in its order."""
+
+    def __init__(self, run_path: Path) -> None:
+        self.run_path = run_path
+        self.repair = repair_hint(run_path)
+        self.head: tuple[int, str, str] | None = None  # seq, ulid, file name
+        self.effects: dict[str, EffectRecord] = {}
+        self.request_file: dict[str, str] = {}
+        self.resolve_file: dict[str, str] = {}
+        self.invocations: dict[str, str] = {}
+
+    def fail(self, name: str, message: str) -> JournalCorruptError:
+        path = self.run_path / "journal" / name
+        return JournalCorruptError(f"journal/{name}: {message}", str(path))
+
+    def sequence(self, p: _Parsed, expected: int) -> None:
+        if not math.isfinite(p.seq) or p.seq <= 0:
+            raise self.fail(
+                p.name,
+                f"expected a positive seq in the file name, found {p.seq_text!r} — rename "
+                f"the file or {self.repair}",
+            )
+        if self.head is None:
+            if p.seq != 1:
+                raise self.fail(
+                    p.name,
+                    f"expected seq 1 for the first event, found {_seq(p.seq)} — the journal "
+                    f"does not start at 1; {self.repair}",
+                )
+        else:
+            prev_seq, prev_ulid, prev_name = self.head
+            if p.seq != expected:
+                what = (
+                    "the journal has a gap"
+                    if p.seq > expected
+                    else "two events share a seq or are out of order"
+                )
+                raise self.fail(
+                    p.name,
+                    f"expected seq {expected} after {prev_seq}, found {_seq(p.seq)} — {what}; "
+                    f"{self.repair}",
+                )
+            if _js_le(p.ulid, prev_ulid):
+                raise self.fail(
+                    p.name,
+                    f"expected a ULID greater than {prev_ulid} (journal/{prev_name}), found "
+                    f"{p.ulid} — events are out of ULID order; {self.repair}",
+                )
+        self.head = (int(p.seq), p.ulid, p.name)
+
+    def _payload(self, p: _Parsed, event_type: str) -> dict[str, JsonValue]:
+        data = p.body.get("data")
+        if data is None:
+            data = {}
+        # JS: `!data || typeof data !== "object"` fails; an array passes and has no fields.
+        if isinstance(data, list):
+            return {}
+        if not isinstance(data, dict):
+            raise self.fail(
+                p.name,
+                f"expected {event_type} data to be an object, found {_describe(data)} — the "
+                "event is malformed; restore the file or move it out of journal/, then "
+                f"{self.repair}",
+            )
+        return data
+
+    def _require(self, p: _Parsed, event_type: str, data: dict[str, JsonValue], key: str) -> str:
+        value = data.get(key)
+        if not isinstance(value, str) or not value:
+            found = "nothing" if key not in data else _describe(value)
+            raise self.fail(
+                p.name,
+                f"expected {event_type} data.{key} to be a non-empty string, found {found} — "
+                "the event is malformed; restore the file or move it out of journal/, then "
+                f"{self.repair}",
+            )
+        return value
+
+    def requested(self, p: _Parsed) -> None:
+        t = "EFFECT_REQUESTED"
+        data = self._payload(p, t)
+        effect_id = self._require(p, t, data, "effectId")
+        invocation_key = self._require(p, t, data, "invocationKey")
+        step_id = self._require(p, t, data, "stepId")
+        task_id = self._require(p, t, data, "taskId")
+        task_def_ref = self._require(p, t, data, "taskDefRef")
+        malformed = (
+            "the event is malformed; restore the file or move it out of journal/, then "
+            f"{self.repair}"
+        )
+        if "inputsRef" in data:
+            inputs_ref = data["inputsRef"]
+            if not isinstance(inputs_ref, str) or not inputs_ref:
+                raise self.fail(
+                    p.name,
+                    f"expected {t} data.inputsRef to be a non-empty string when present, found "
+                    f"{_describe(inputs_ref)} — {malformed}",
+                )
+        labels: tuple[str, ...] | None = None
+        if "labels" in data:
+            raw_labels = data["labels"]
+            if not isinstance(raw_labels, list):
+                raise self.fail(
+                    p.name,
+                    f"expected {t} data.labels to be an array when present, found "
+                    f"{_describe(raw_labels)} — {malformed}",
+                )
+            seen: dict[str, None] = {}
+            for entry in raw_labels:
+                if not isinstance(entry, str):
+                    raise self.fail(
+                        p.name,
+                        f"expected {t} data.labels to hold only strings, found "
+                        f"{_describe(entry)} — {malformed}",
+                    )
+                trimmed = js_trim(entry)
+                if trimmed:
+                    seen.setdefault(trimmed, None)
+            labels = tuple(seen) or None
+        if effect_id in self.effects:
+            raise self.fail(
+                p.name,
+                f"expected a new effectId, found {effect_id} already requested in "
+                f"journal/{self.request_file[effect_id]} — two requests share an effect id; "
+                "move the later file out of journal/, then " + self.repair,
+            )
+        if invocation_key in self.invocations:
+            raise self.fail(
+                p.name,
+                f"expected a new invocationKey, found {invocation_key} already requested in "
+                f"journal/{self.invocations[invocation_key]} — a duplicate request; "
+                f"{self.repair} (it drops duplicate requests)",
+            )
+        recorded_at = p.body.get("recordedAt")
+        kind = data.get("kind")
+        label = data.get("label")
+        invocation_hash = data.get("invocationHash")
+        inputs = data.get("inputsRef")
+        self.effects[effect_id] = EffectRecord(
+            effect_id=effect_id,
+            invocation_key=invocation_key,
+            invocation_hash=invocation_hash if isinstance(invocation_hash, str) else None,
+            step_id=step_id,
+            task_id=task_id,
+            status="requested",
+            kind=kind if isinstance(kind, str) else None,
+            label=label if isinstance(label, str) else None,
+            labels=labels,
+            task_def_ref=task_def_ref,
+            inputs_ref=inputs if isinstance(inputs, str) else None,
+            requested_at=recorded_at if isinstance(recorded_at, str) else None,
+            requested_seq=int(p.seq),
+            requested_file=p.name,
+        )
+        self.request_file[effect_id] = p.name
+        self.invocations[invocation_key] = p.name
+
+    def resolved(self, p: _Parsed) -> None:
+        t = "EFFECT_RESOLVED"
+        data = self._payload(p, t)
+        effect_id = self._require(p, t, data, "effectId")
+        malformed = (
+            "the event is malformed; restore the file or move it out of journal/, then "
+            f"{self.repair}"
+        )
+        status = data.get("status")
+        if not _truthy(status):
+            raise self.fail(
+                p.name, f"expected {t} data.status, found {_describe(status)} — {malformed}"
+            )
+        if status not in ("ok", "error"):
+            raise self.fail(
+                p.name,
+                f'expected {t} data.status "ok" or "error", found {_describe(status)} — '
+                f"{malformed}",
+            )
+        for key in ("resultRef", "stdoutRef", "stderrRef"):
+            value = data.get(key)
+            if _truthy(value) and not isinstance(value, str):
+                raise self.fail(
+                    p.name,
+                    f"expected {t} data.{key} to be a string, found {_describe(value)} — "
+                    f"{malformed}",
+                )
+        record = self.effects.get(effect_id)
+        if record is None:
+            raise self.fail(
+                p.name,
+                f"expected {t} for a requested effect, found unknown effectId {effect_id} — "
+                "the result belongs to no request; move the file out of journal/, then "
+                + self.repair,
+            )
+        if record.status != "requested":
+            raise self.fail(
+                p.name,
+                f"expected one {t} for effect {effect_id}, found a second (the first is "
+                f"journal/{self.resolve_file[effect_id]}) — the SDK fails every replay of "
+                "this run; move this file out of journal/ (the first result stands), then "
+                + self.repair,
+            )
+        recorded_at = p.body.get("recordedAt")
+        self.effects[effect_id] = attrs.evolve(
+            record,
+            status="ok" if status == "ok" else "error",
+            result_ref=_str_or_none(data.get("resultRef")),
+            error=_effect_error(data.get("error")),
+            stdout_ref=_str_or_none(data.get("stdoutRef")),
+            stderr_ref=_str_or_none(data.get("stderrRef")),
+            started_at=_str_or_none(data.get("startedAt")),
+            finished_at=_str_or_none(data.get("finishedAt")),
+            resolved_at=recorded_at if isinstance(recorded_at, str) else None,
+            resolved_seq=int(p.seq),
+            resolved_file=p.name,
+        )
+        self.resolve_file[effect_id] = p.name
+
+
+def _seq(value: float) -> str:
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _truthy(value: object) -> bool:
+    if value is None or value is False:
+        return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0 and not math.isnan(value)
+    if isinstance(value, str):
+        return value != ""
+    return True
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _effect_error(value: object) -> EffectError | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        error: EffectError = cv.CONVERTER.structure(value, EffectError)
+    except Exception:
+        return None
+    return error
+
+
+def read_journal(run: Run, *, structure_events: bool = True) -> Journal:
+    """Read and validate ``journal/`` as the SDK's replay does.
+
+    Raises :class:`JournalCorruptError` at the first violation. With
+    ``structure_events=False`` only the effects are built (``Journal.events`` then holds
+    events whose ``data`` is left raw), which is faster for large journals.
+    """
+    names = journal_files(run.path)
+    parsed = _parse_files(run.path, names)
+    validator = _Validator(run.path)
+    events: list[JournalEvent] = []
+    for index, p in enumerate(parsed):
+        validator.sequence(p, index + 1)
+        event_type = p.body.get("type")
+        if event_type == "EFFECT_REQUESTED":
+            validator.requested(p)
+        elif event_type == "EFFECT_RESOLVED":
+            validator.resolved(p)
+        events.append(_event(run.path, p, structure_events))
+    return Journal(run_path=run.path, events=tuple(events), effects=validator.effects)
+
+
+def _event(run_path: Path, p: _Parsed, structure: bool) -> JournalEvent:
+    if not structure:
+        raw_type = p.body.get("type")
+        raw_at = p.body.get("recordedAt")
+        raw_sum = p.body.get("checksum")
+
+        return JournalEvent(
+            seq=int(p.seq),
+            ulid=p.ulid,
+            filename=p.name,
+            type=raw_type if isinstance(raw_type, str) else "UNKNOWN",
+            recorded_at=raw_at if isinstance(raw_at, str) else None,
+            data=UnknownEventData(raw=p.body.get("data")),
+            checksum=raw_sum if isinstance(raw_sum, str) else None,
+        )
+    try:
+        return cv.structure_event(p.body, seq=int(p.seq), ulid=p.ulid, filename=p.name)
+    except Exception as exc:
+        lines = cv.error_lines(exc, "$.data")
+        path = run_path / "journal" / p.name
+        raise JournalCorruptError(
+            f"journal/{p.name}: {lines[0]} — the event is malformed; restore the file",
+            str(path),
+        ) from None
+
+
+# --- appending ------------------------------------------------------------------------------
+
+
+def event_checksum(event_type: JsonValue, recorded_at: JsonValue, data: JsonValue) -> str:
+    """sha256 hex of ``JSON.stringify({type, recordedAt, data}, null, 2) + "\\n"``."""
+    text = to_file_text({"type": event_type, "recordedAt": recorded_at, "data": data})
+    return hashlib.sha256(encode_text(text)).hexdigest()
+
+
+def append_event(
+    run: Run,
+    journal: Journal,
+    event_type: str,
+    data: dict[str, JsonValue],
+    *,
+    clock: Clock = system_ms,
+    entropy: Callable[[int], bytes] = os.urandom,
+) -> AppendedEvent:
+    """Append one event after ``journal``'s head, as the SDK's ``appendEvent`` writes it.
+
+    The caller holds the run lock and read ``journal`` under it.
+    """
+    head = journal.head
+    seq = head[0] + 1 if head else 1
+    now = clock()
+    try:
+        ulid = next_ulid(now, head[1] if head else None, entropy=entropy)
+    except ValueError:
+        last = journal.events[-1].filename if journal.events else "?"
+        raise JournalCorruptError(
+            f"journal/{last}: expected a canonical ULID in the last file name, found "
+            f"{head[1] if head else None!r} — no new ULID can sort after it; "
+            f"{repair_hint(run.path)}",
+            str(run.path / "journal" / last),
+        ) from None
+    recorded_at = iso_from_ms(now)
+    harness = _run_harness(run.path)
+    if harness is not None and "harness" not in data:
+        data = {"harness": harness, **data}
+    checksum = event_checksum(event_type, recorded_at, data)
+    text = to_file_text(
+        {"type": event_type, "recordedAt": recorded_at, "data": data, "checksum": checksum}
+    )
+    filename = f"{seq:06d}.{ulid}.json"
+    path = run.path / "journal" / filename
+    atomic_write(path, text)
+    return AppendedEvent(
+        seq=seq, ulid=ulid, filename=filename, path=path, checksum=checksum, recorded_at=recorded_at
+    )
