@@ -93,6 +93,9 @@ def build_agent_prompt(task: Mapping[str, Any]) -> str:
         lines = [e.strip() for e in raw if isinstance(e, str) and e.strip()]
         if lines:
             return "\n".join([*PREAMBLE, *structured, "", "Task:", *lines])
+    if isinstance(raw, list):
+        # An array is an object in JS: it falls through to the sections, none of which apply.
+        raw = {}
     if not isinstance(raw, Mapping):
         return _title(task, "Execute task")
     parts: list[str] = [*PREAMBLE, ""]

@@ -1,0 +1,810 @@
+"""Dispatch the pending effects of a run concurrently, posting each as it finishes.
+
+Order of work in :func:`dispatch_run`:
+
+1. Open the run and read its journal (a run that cannot be read is an error).
+2. Recover: drop plugin state of effects that are no longer pending, and post
+   every saved outcome of a still-pending effect *without running it again*
+   (a dispatcher died after the child returned and before its post landed).
+3. Take the pending actions (from the journal, or ``--actions``), keep
+   ``--group``, and order them into waves: consecutive actions sharing a
+   ``parallelGroupId`` form one concurrent wave; an action without a group, or
+   with ``executionStrategy: "sequential"``, is a wave of its own; the
+   smallest ``maxConcurrency`` hint of a wave caps it, as does
+   ``--max-concurrency``.  Waves run one after the other.  Due sleeps run
+   beside the waves; breakpoints, far sleeps and kinds not opted in stay
+   pending and are reported.
+4. For each wave: claim its effects (see :mod:`babysit_plugin.store`),
+   re-read the journal once (someone may have resolved them meanwhile), then
+   run one greenlet per effect in a ``gevent.pool.Pool``.  Each greenlet runs
+   its child, saves the outcome, posts it through :func:`protocol.post_result`
+   (the run lock is taken for milliseconds, with ``gevent.sleep`` and a
+   per-run ``gevent.lock.RLock``), then drops the outcome and the claim.
+   Every greenlet ends in a posted result or a recorded reason.
+
+SIGINT / SIGTERM / SIGHUP (when ``handle_signals``) and the ``deadline`` set one
+cancel event: running children's process groups are killed, effects not yet
+finished release their claims and stay pending, outcomes already saved are
+still posted, and the report says what happened.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any, Literal
+
+import attrs
+import gevent
+import gevent.event
+import gevent.lock
+import gevent.pool
+
+from babysit_plugin import execute
+from babysit_plugin.progress import NullProgress, Progress
+from babysit_plugin.store import Claim, ClaimRefused, PluginStore, SavedOutcome
+from protocol.clock import iso_from_ms
+from protocol.errors import AlreadyResolvedError, ProtocolError, UnknownEffectError
+from protocol.fsutil import safe_join
+from protocol.journal import open_run, read_journal
+from protocol.jsonjs import JsonValue
+from protocol.lock import LockOptions
+from protocol.models import (
+    NO_VALUE,
+    EffectError,
+    PendingAction,
+    ResultInput,
+    Run,
+)
+from protocol.pending import load_task_def, pending_actions
+from protocol.results import post_result
+
+EffectStatus = Literal["ok", "error", "skipped", "planned"]
+
+SIGNAL_EXIT: dict[int, int] = {
+    int(signal.SIGINT): 130,
+    int(signal.SIGTERM): 143,
+    int(signal.SIGHUP): 129,
+}
+
+
+@attrs.frozen
+class DispatchOptions:
+    """Everything ``babysit-plugin dispatch`` can be told.
+
+    ``actions``: dispatch these (from ``--actions``) instead of the journal's
+    pending list.  ``deadline``: a :func:`time.monotonic` instant at which
+    running effects are interrupted (left pending) and the dispatch returns.
+    ``handle_signals``: install SIGINT/SIGTERM/SIGHUP handlers for the duration
+    (only possible in the main thread; ignored elsewhere).
+    """
+
+    exec: execute.ExecOptions = attrs.field(factory=execute.ExecOptions)
+    group: str | None = None
+    actions: tuple[PendingAction, ...] | None = None
+    max_concurrency: int | None = None
+    dry_run: bool = False
+    deadline: float | None = None
+    handle_signals: bool = True
+    lock_timeout: float = 10.0
+    progress: Progress | None = None
+
+
+@attrs.frozen
+class Wave:
+    """Effects performed together."""
+
+    index: int
+    parallel_group_id: str | None
+    sequential: bool
+    max_concurrency: int | None
+    actions: tuple[PendingAction, ...]
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "index": self.index,
+            "parallelGroupId": self.parallel_group_id,
+            "sequential": self.sequential,
+            "maxConcurrency": self.max_concurrency,
+            "effectIds": [a.effect_id for a in self.actions],
+        }
+
+
+@attrs.define
+class EffectReport:
+    """What happened to one effect in this dispatch."""
+
+    effect_id: str
+    kind: str
+    title: str | None = None
+    status: EffectStatus = "skipped"
+    reason: str | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+    posted: bool = False
+    recovered: bool = False
+    wave: int | None = None
+    command: str | None = None
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0, round((self.finished_at - self.started_at) * 1000))
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {
+            "effectId": self.effect_id,
+            "kind": self.kind,
+            "status": self.status,
+        }
+        if self.title is not None:
+            data["title"] = self.title
+        if self.reason is not None:
+            data["reason"] = self.reason
+        data["startedAt"] = _iso(self.started_at)
+        data["finishedAt"] = _iso(self.finished_at)
+        data["durationMs"] = self.duration_ms
+        data["posted"] = self.posted
+        if self.recovered:
+            data["recovered"] = True
+        if self.wave is not None:
+            data["wave"] = self.wave
+        if self.command is not None:
+            data["command"] = self.command
+        return data
+
+
+@attrs.define
+class DispatchReport:
+    """The result of :func:`dispatch_run`."""
+
+    run_dir: Path
+    waves: list[Wave] = attrs.field(factory=list)
+    effects: list[EffectReport] = attrs.field(factory=list)
+    interrupted_by: int | None = None
+    deadline_reached: bool = False
+    problems: list[str] = attrs.field(factory=list)
+    dry_run: bool = False
+    notes: list[str] = attrs.field(factory=list)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        counts = {"ok": 0, "error": 0, "skipped": 0, "planned": 0}
+        for e in self.effects:
+            counts[e.status] = counts.get(e.status, 0) + 1
+        if not self.dry_run:
+            counts.pop("planned")
+        counts["posted"] = sum(1 for e in self.effects if e.posted)
+        counts["total"] = len(self.effects)
+        return counts
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every dispatched effect was posted; 130/143/129 on a signal; else 1."""
+        if self.interrupted_by is not None:
+            return SIGNAL_EXIT.get(self.interrupted_by, 128 + self.interrupted_by)
+        return 1 if self.problems else 0
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {
+            "runDir": str(self.run_dir),
+            "waves": [w.to_json() for w in self.waves],
+            "effects": [e.to_json() for e in self.effects],
+            "counts": dict(self.counts),
+        }
+        if self.dry_run:
+            data["dryRun"] = True
+        if self.interrupted_by is not None:
+            data["interruptedBy"] = signal.Signals(self.interrupted_by).name
+        if self.deadline_reached:
+            data["deadlineReached"] = True
+        if self.problems:
+            data["problems"] = list(self.problems)
+        if self.notes:
+            data["notes"] = list(self.notes)
+        return data
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else iso_from_ms(int(t * 1000))
+
+
+# -- waves ----------------------------------------------------------------------------
+
+
+def build_waves(actions: Iterable[PendingAction]) -> list[Wave]:
+    """Order actions into waves (see the module docstring)."""
+    waves: list[Wave] = []
+    current: list[PendingAction] = []
+    current_gid: str | None = None
+
+    def close() -> None:
+        if not current:
+            return
+        hints = [a.scheduler_hints for a in current]
+        caps = [h.max_concurrency for h in hints if h is not None and h.max_concurrency]
+        sequential = any(h is not None and h.execution_strategy == "sequential" for h in hints)
+        waves.append(
+            Wave(
+                index=len(waves),
+                parallel_group_id=current_gid,
+                sequential=sequential,
+                max_concurrency=1 if sequential else (min(caps) if caps else None),
+                actions=tuple(current),
+            )
+        )
+        current.clear()
+
+    for action in actions:
+        hints = action.scheduler_hints
+        gid = hints.parallel_group_id if hints is not None else None
+        sequential = hints is not None and hints.execution_strategy == "sequential"
+        if gid is not None and not sequential and current and current_gid == gid:
+            current.append(action)
+            continue
+        close()
+        current.append(action)
+        current_gid = gid
+        if gid is None or sequential:
+            close()
+            current_gid = None
+    close()
+    return waves
+
+
+# -- the dispatcher -----------------------------------------------------------------------
+
+
+@attrs.define
+class _Item:
+    """An effect on its way: what it is, what was planned, what is reported."""
+
+    action: PendingAction
+    ctx: execute.EffectContext
+    plan: execute.Plan
+    rep: EffectReport
+
+
+class _Interrupt:
+    """The one cancel event, and why it was set."""
+
+    def __init__(self) -> None:
+        self.event = gevent.event.Event()
+        self.signum: int | None = None
+        self.deadline = False
+
+    def by_signal(self, signum: int) -> None:
+        if self.signum is None and not self.deadline:
+            self.signum = signum
+        self.event.set()
+
+    def by_deadline(self) -> None:
+        if self.signum is None:
+            self.deadline = True
+        self.event.set()
+
+    @property
+    def is_set(self) -> bool:
+        return bool(self.event.is_set())
+
+    def reason(self) -> str:
+        if self.deadline:
+            return "interrupted at the deadline; left pending for the next dispatch"
+        if self.signum is not None:
+            return (
+                f"interrupted by {signal.Signals(self.signum).name}; "
+                "left pending for the next dispatch"
+            )
+        return "interrupted; left pending for the next dispatch"
+
+
+class _Dispatcher:
+    def __init__(self, run: Run, options: DispatchOptions, report: DispatchReport) -> None:
+        self.run = run
+        self.options = options
+        self.report = report
+        self.progress: Progress = options.progress or NullProgress()
+        self.store = PluginStore(run.path, sleep=gevent.sleep)
+        self.local_lock = gevent.lock.RLock()
+        self.interrupt = _Interrupt()
+        self.reports: dict[str, EffectReport] = {}
+
+    # -- posting --------------------------------------------------------------------
+
+    def lock_options(self) -> LockOptions:
+        return LockOptions(
+            owner="babysit-plugin",
+            timeout=self.options.lock_timeout,
+            sleep=gevent.sleep,
+            local=self.local_lock,
+        )
+
+    def _result_input(self, saved: SavedOutcome) -> ResultInput:
+        error = None
+        if saved.error is not None:
+            err = saved.error
+            stack = err.get("stack")
+            error = EffectError(
+                name=str(err.get("name") or "Error"),
+                message=str(err.get("message") or "Task failed"),
+                stack=stack if isinstance(stack, str) else None,
+                data=err.get("data", NO_VALUE),
+            )
+
+        def log(rel: str | None) -> str | Path | None:
+            if rel is None:
+                return None
+            path = self.store.resolve(rel)
+            if path is None or not path.is_file():
+                return None
+            return _log_for_post(path, self.store.relative(path))
+
+        return ResultInput(
+            status=saved.status,
+            value=saved.value if saved.has_value else NO_VALUE,
+            error=error,
+            stdout=log(saved.stdout_file),
+            stderr=log(saved.stderr_file),
+            started_at=saved.started_at,
+            finished_at=saved.finished_at,
+            metadata=saved.metadata,
+            invocation_key=saved.invocation_key,
+        )
+
+    def post_saved(self, saved: SavedOutcome, rep: EffectReport, claim: Claim | None) -> None:
+        """Post a saved outcome; clean up after it unless the post failed."""
+        try:
+            post_result(
+                self.run, saved.effect_id, self._result_input(saved), lock=self.lock_options()
+            )
+        except (AlreadyResolvedError, UnknownEffectError) as exc:
+            self.store.drop_outcome(saved.effect_id)
+            rep.status = "skipped"
+            rep.posted = False
+            rep.reason = (
+                "already resolved by someone else; this outcome was dropped"
+                if isinstance(exc, AlreadyResolvedError)
+                else f"not an effect of this run any more: {exc}"
+            )
+        except (ProtocolError, OSError) as exc:
+            rep.posted = False
+            rep.reason = (
+                f"post failed: {exc} — the outcome is saved in "
+                f"{self.store.outcome_path(saved.effect_id)} and the next dispatch posts it"
+            )
+            self.report.problems.append(f"{saved.effect_id}: {rep.reason}")
+            if claim is not None:
+                self.store.release(claim)
+            return
+        else:
+            self.store.drop_outcome(saved.effect_id)
+            rep.posted = True
+        if claim is not None:
+            self.store.release(claim)
+
+    # -- recovery -------------------------------------------------------------------------
+
+    def recover(self, pending: dict[str, str]) -> set[str]:
+        """Post saved outcomes of pending effects; return their ids."""
+        self.store.forget_resolved(lambda eid: eid in pending)
+        done: set[str] = set()
+        for eid in self.store.saved_outcome_ids():
+            saved = self.store.load_outcome(eid)
+            if saved is None:
+                self.report.notes.append(
+                    f"{self.store.outcome_path(eid)}: unreadable saved outcome ignored"
+                )
+                continue
+            rep = EffectReport(
+                effect_id=eid,
+                kind=pending.get(eid, "unknown"),
+                status=saved.status,
+                recovered=True,
+                reason="posted the outcome saved by an earlier dispatch (not run again)",
+                started_at=_epoch(saved.started_at),
+                finished_at=_epoch(saved.finished_at),
+            )
+            claimed = self.store.claim(eid)
+            if isinstance(claimed, ClaimRefused):
+                # Its owner is alive and will post it.
+                continue
+            self.post_saved(saved, rep, claimed)
+            self._add(rep)
+            done.add(eid)
+            self.progress.finished(rep)
+        return done
+
+    def _add(self, rep: EffectReport) -> None:
+        self.reports[rep.effect_id] = rep
+        self.report.effects.append(rep)
+
+    # -- one effect -----------------------------------------------------------------------
+
+    def context(self, action: PendingAction) -> execute.EffectContext:
+        task = action.task or load_task_def(self.run, action.effect_id)
+        kind = action.kind or task.kind or "unknown"
+        hints = action.scheduler_hints
+        sleep_ms = hints.sleep_until_epoch_ms if hints is not None else None
+        if sleep_ms is None:
+            sleep_ms = task.sleep_until_epoch_ms
+        ref = action.task_def_ref or f"tasks/{action.effect_id}/task.json"
+        return execute.EffectContext(
+            effect_id=action.effect_id,
+            kind=kind,
+            task=task.raw,
+            run_dir=self.run.path,
+            workspace=self.run.repo_root,
+            task_file=safe_join(self.run.path, ref, where=f"{action.effect_id} taskDefRef"),
+            task_id=action.task_id,
+            run_harness=self.run.metadata.harness,
+            sleep_until_ms=None if sleep_ms is None else int(sleep_ms),
+        )
+
+    def run_effect(self, item: _Item, claim: Claim) -> None:
+        """Perform, save, post: the body of one effect's greenlet."""
+        action, rep = item.action, item.rep
+        saved_ok = False
+        try:
+            if self.interrupt.is_set:
+                rep.status = "skipped"
+                rep.reason = self.interrupt.reason()
+                return
+            work_dir = self.store.attempt_dir(claim)
+            # Planned again for this attempt: prompt and answer files live in its directory.
+            plan = execute.plan_effect(item.ctx, self.options.exec, work_dir)
+            rep.started_at = time.time()
+            self.progress.started(rep)
+            outcome = execute.perform(
+                plan, self.options.exec, work_dir, cancel=self.interrupt.event
+            )
+            rep.started_at = outcome.started_at or rep.started_at
+            rep.finished_at = outcome.finished_at or time.time()
+            if outcome.status == "cancelled":
+                rep.status = "skipped"
+                rep.reason = self.interrupt.reason()
+                return
+            stdout_path, stderr_path = (
+                self._keep_if_large(claim, p) for p in (outcome.stdout_path, outcome.stderr_path)
+            )
+            saved = SavedOutcome(
+                effect_id=action.effect_id,
+                status="ok" if outcome.status == "ok" else "error",
+                value=outcome.value,
+                has_value=outcome.has_value,
+                error=outcome.error,
+                stdout_file=self._rel(stdout_path),
+                stderr_file=self._rel(stderr_path),
+                started_at=_iso(outcome.started_at),
+                finished_at=_iso(outcome.finished_at),
+                metadata=outcome.metadata,
+                invocation_key=action.invocation_key,
+                token=claim.token,
+            )
+            self.store.save_outcome(saved)
+            saved_ok = True
+            rep.status = saved.status
+            if outcome.error is not None:
+                rep.reason = str(outcome.error.get("message"))
+            self.post_saved(saved, rep, claim)
+        except Exception as exc:
+            # A bug: recorded, never lost in gevent's stderr printout.
+            rep.status = "error"
+            rep.posted = False
+            rep.reason = f"internal error: {type(exc).__name__}: {exc}"
+            self.report.problems.append(f"{action.effect_id}: {rep.reason}")
+        except BaseException:
+            rep.status = "skipped"
+            rep.reason = self.interrupt.reason()
+            raise
+        finally:
+            if rep.finished_at is None and rep.started_at is not None:
+                rep.finished_at = time.time()
+            if not saved_ok:
+                # Nothing to post: give the effect back, pending, to the next dispatch.
+                self.store.release(claim)
+                self.store.drop_logs(action.effect_id, claim.token)
+            self.progress.finished(rep)
+
+    def _keep_if_large(self, claim: Claim, path: Path | None) -> Path | None:
+        if path is None:
+            return None
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return None
+        return self.store.keep_log(claim, path) if size > execute.LOG_LIMIT else path
+
+    def _rel(self, path: Path | None) -> str | None:
+        if path is None:
+            return None
+        try:
+            return self.store.relative(path)
+        except ValueError:
+            return None
+
+    # -- waves -----------------------------------------------------------------------------
+
+    def claim_wave(self, items: Sequence[_Item]) -> list[tuple[_Item, Claim]]:
+        claimed: list[tuple[_Item, Claim]] = []
+        for item in items:
+            got = self.store.claim(item.action.effect_id)
+            if isinstance(got, ClaimRefused):
+                item.rep.status = "skipped"
+                item.rep.reason = got.reason
+                self.progress.finished(item.rep)
+                continue
+            claimed.append((item, got))
+        if not claimed:
+            return claimed
+        # Someone may have resolved them since we read the journal; and a saved
+        # outcome may have appeared (its dispatcher died after saving it).
+        journal = read_journal(self.run)
+        ready: list[tuple[_Item, Claim]] = []
+        for item, claim in claimed:
+            action, rep = item.action, item.rep
+            record = journal.effects.get(action.effect_id)
+            if record is None or record.status != "requested":
+                rep.status = "skipped"
+                rep.reason = "already resolved by someone else"
+                self.store.release(claim)
+                self.progress.finished(rep)
+                continue
+            saved = self.store.load_outcome(action.effect_id)
+            if saved is not None:
+                rep.status = saved.status
+                rep.recovered = True
+                rep.reason = "posted the outcome saved by an earlier dispatch (not run again)"
+                rep.started_at = _epoch(saved.started_at)
+                rep.finished_at = _epoch(saved.finished_at)
+                self.post_saved(saved, rep, claim)
+                self.progress.finished(rep)
+                continue
+            ready.append((item, claim))
+        return ready
+
+    def run_wave(self, wave: Wave, items: Sequence[_Item]) -> None:
+        ready = self.claim_wave(items)
+        if not ready:
+            return
+        size = self.options.max_concurrency or len(ready)
+        if wave.max_concurrency:
+            size = min(size, wave.max_concurrency)
+        pool = gevent.pool.Pool(max(1, size))
+        for item, claim in ready:
+            if self.interrupt.is_set:
+                # Not started: give it back at once.
+                item.rep.status = "skipped"
+                item.rep.reason = self.interrupt.reason()
+                self.store.release(claim)
+                self.store.drop_logs(item.action.effect_id, claim.token)
+                self.progress.finished(item.rep)
+                continue
+            pool.spawn(self.run_effect, item, claim)
+        pool.join()
+
+    def run_sleeps(self, items: Sequence[_Item]) -> gevent.pool.Group:
+        group = gevent.pool.Group()
+
+        def one(item: _Item) -> None:
+            for ready, claim in self.claim_wave([item]):
+                self.run_effect(ready, claim)
+
+        for item in items:
+            group.spawn(one, item)
+        return group
+
+
+def _log_for_post(path: Path, rel: str) -> str | Path:
+    """The log itself, or its first LOG_LIMIT bytes and a note when it is bigger."""
+    size = path.stat().st_size
+    if size <= execute.LOG_LIMIT:
+        return path
+    with open(path, "rb") as fh:
+        head = fh.read(execute.LOG_LIMIT)
+    text = head.decode("utf-8", errors="replace")
+    return (
+        f"{text}\n[babysit-plugin: output cut at {execute.LOG_LIMIT} of {size} bytes; "
+        f"the whole log is kept in .babysit-plugin/{rel}]\n"
+    )
+
+
+def _epoch(iso: str | None) -> float | None:
+    if iso is None:
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+# -- entry point --------------------------------------------------------------------------
+
+
+def _select(
+    run: Run, journal_pending: dict[str, str], options: DispatchOptions, report: DispatchReport
+) -> list[PendingAction]:
+    if options.actions is None:
+        actions = pending_actions(run)
+    else:
+        actions = []
+        seen: set[str] = set()
+        for action in options.actions:
+            if action.effect_id in seen:
+                continue
+            seen.add(action.effect_id)
+            if action.effect_id not in journal_pending:
+                report.effects.append(
+                    EffectReport(
+                        effect_id=action.effect_id,
+                        kind=action.kind or "unknown",
+                        status="skipped",
+                        reason="not pending in this run's journal (already resolved, or "
+                        "not an effect of this run)",
+                    )
+                )
+                continue
+            actions.append(action)
+    if options.group is not None:
+        kept = [
+            a
+            for a in actions
+            if a.scheduler_hints is not None
+            and a.scheduler_hints.parallel_group_id == options.group
+        ]
+        if not kept:
+            report.notes.append(f"no pending effect has parallelGroupId {options.group}")
+        actions = kept
+    return actions
+
+
+class _SignalGuard:
+    """Routes SIGINT/SIGTERM/SIGHUP to the interrupt while dispatching."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self, on_signal: Callable[[int], None], enabled: bool) -> None:
+        self.on_signal = on_signal
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.previous: dict[int, Any] = {}
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        self.on_signal(signum)
+
+    def __enter__(self) -> _SignalGuard:
+        if self.enabled:
+            for sig in self.SIGNALS:
+                self.previous[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+
+def plan_for(
+    dispatcher: _Dispatcher, action: PendingAction, report: DispatchReport
+) -> tuple[_Item | None, EffectReport]:
+    """The planned item of one action, or None (reported) when its task cannot be read."""
+    rep = EffectReport(effect_id=action.effect_id, kind=action.kind or "unknown")
+    try:
+        ctx = dispatcher.context(action)
+    except ProtocolError as exc:
+        rep.status = "skipped"
+        rep.reason = f"cannot read its task definition: {exc}"
+        report.problems.append(f"{action.effect_id}: {rep.reason}")
+        return None, rep
+    rep.kind = ctx.kind
+    title = ctx.task.get("title")
+    rep.title = title if isinstance(title, str) else action.label
+    # Where the next attempt's files would go (the real attempt re-plans in its own).
+    work_dir = dispatcher.store.logs_dir / action.effect_id / "<attempt>"
+    plan = execute.plan_effect(ctx, dispatcher.options.exec, work_dir)
+    rep.command = plan.describe()
+    return _Item(action, ctx, plan, rep), rep
+
+
+def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) -> DispatchReport:
+    """Dispatch the pending effects of one run; see the module docstring.
+
+    Raises :class:`protocol.ProtocolError` when the run cannot be read.  Post
+    failures and unreadable task definitions are listed in
+    ``report.problems`` (``report.exit_code`` is then 1).
+    """
+    options = options or DispatchOptions()
+    run = open_run(run_dir)
+    report = DispatchReport(run_dir=run.path, dry_run=options.dry_run)
+    journal = read_journal(run)
+    pending = {r.effect_id: (r.kind or "unknown") for r in journal.pending}
+    dispatcher = _Dispatcher(run, options, report)
+    recovered: set[str] = set()
+    with _SignalGuard(
+        dispatcher.interrupt.by_signal, options.handle_signals and not options.dry_run
+    ):
+        timer = None
+        if options.deadline is not None:
+            timer = gevent.spawn_later(
+                max(0.0, options.deadline - time.monotonic()), dispatcher.interrupt.by_deadline
+            )
+        try:
+            if not options.dry_run:
+                dispatcher.store.ensure()
+                recovered = dispatcher.recover(pending)
+            actions = [
+                a for a in _select(run, pending, options, report) if a.effect_id not in recovered
+            ]
+            report.waves = build_waves(actions)
+            _dispatch_waves(dispatcher, report, options)
+        finally:
+            if timer is not None:
+                timer.kill()
+            dispatcher.progress.close()
+    report.interrupted_by = dispatcher.interrupt.signum
+    report.deadline_reached = dispatcher.interrupt.deadline
+    return report
+
+
+def _dispatch_waves(
+    dispatcher: _Dispatcher, report: DispatchReport, options: DispatchOptions
+) -> None:
+    per_wave: list[list[_Item]] = []
+    sleeps: list[_Item] = []
+    for wave in report.waves:
+        items: list[_Item] = []
+        for action in wave.actions:
+            item, rep = plan_for(dispatcher, action, report)
+            rep.wave = wave.index
+            report.effects.append(rep)
+            if item is None:
+                dispatcher.progress.finished(rep)
+                continue
+            plan = item.plan
+            if plan.action == "leave":
+                rep.status = "skipped"
+                rep.reason = plan.reason
+                rep.command = None
+                dispatcher.progress.finished(rep)
+                continue
+            if options.dry_run:
+                rep.status = "planned"
+                continue
+            rep.command = None
+            if plan.action == "sleep":
+                sleeps.append(item)
+            else:
+                items.append(item)
+        per_wave.append(items)
+    if options.dry_run:
+        return
+    sleepers = dispatcher.run_sleeps(sleeps)
+    for wave, items in zip(report.waves, per_wave, strict=True):
+        if dispatcher.interrupt.is_set:
+            for item in items:
+                item.rep.status = "skipped"
+                item.rep.reason = dispatcher.interrupt.reason()
+                dispatcher.progress.finished(item.rep)
+            continue
+        dispatcher.run_wave(wave, items)
+    sleepers.join()
+
+
+def pending_count(run_dir: str | Path) -> int:
+    """How many effects of the run are pending (a cheap check for callers)."""
+    run = open_run(run_dir)
+    return len(read_journal(run).pending)
+
+
+__all__ = [
+    "DispatchOptions",
+    "DispatchReport",
+    "EffectReport",
+    "Wave",
+    "build_waves",
+    "dispatch_run",
+    "pending_count",
+]

@@ -1,0 +1,588 @@
+"""Performing one effect: from its task definition to an :class:`Outcome`.
+
+Two steps, so that ``--dry-run`` can show exactly what would run:
+:func:`plan_effect` decides (run a command, sleep, or leave the effect
+pending, with the reason) and :func:`perform` carries a plan out.
+
+Per kind:
+
+- ``shell``: ``shell.command``; with a non-empty ``shell.args`` list it runs as
+  an argv without a shell, else through ``/bin/sh -c``.  Working directory:
+  ``shell.cwd`` (relative to the repository root) or the repository root that
+  holds ``.a5c/``.  ``shell.env`` is added to the environment.  Value on exit
+  0: the stdout text, untrimmed, exactly as the SDK's own harness posts it
+  (``harnessPhase2.resolveEffect``: ``value = stdout``).  Otherwise an error
+  whose message names the exit code (or signal, or timeout) and the tail of
+  stderr, as the SDK's ``Shell command exited with code N: <stderr>`` does.
+- ``agent`` / ``skill`` (and kinds opted in with ``--kinds``): a prompt built
+  by :mod:`babysit_plugin.prompts`, run through a harness adapter
+  (:mod:`babysit_plugin.adapters`); value: the unwrapped answer parsed by
+  :func:`babysit_plugin.prompts.parse_value`.
+- ``sleep``: waits (cooperatively) until ``targetEpochMs`` when that is within
+  the sleep horizon, then ``{"sleptUntil": ISO}``; later ones stay pending.
+- ``breakpoint``: never answered here; stays pending for a human.
+- ``node``, ``orchestrator_task`` and unknown kinds stay pending unless opted in.
+
+Output is streamed by the child straight into the attempt's ``stdout.log`` /
+``stderr.log`` (memory stays flat whatever the size).  **Value size limit:**
+an output over :data:`VALUE_LIMIT` bytes (10 MiB — the SDK's own harness
+refuses shell output past the same 10 MiB ``maxBuffer``) is not turned into a
+value: the effect becomes an ``error`` result saying so, and the full output
+is still kept in its ``stdout.log``.
+
+**Log size limit:** a ``stdout.log``/``stderr.log`` over :data:`LOG_LIMIT` bytes
+is posted cut to its first :data:`LOG_LIMIT` bytes plus a line saying so; the
+whole file is kept in ``<runDir>/.babysit-plugin/kept/<effectId>/``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+import gevent
+import gevent.event
+
+from babysit_plugin import adapters, prompts
+from babysit_plugin.proc import ProcessResult, run_process
+from protocol.clock import iso_from_ms
+from protocol.fsutil import atomic_write
+from protocol.jsonjs import JsonValue
+
+#: Largest stdout (bytes) turned into a value; larger output gives an error result.
+VALUE_LIMIT = 10 * 1024 * 1024
+
+#: Largest log (bytes) copied whole into ``tasks/<id>/stdout.log`` / ``stderr.log``.
+LOG_LIMIT = 10 * 1024 * 1024
+
+#: How much of stderr an error message quotes (characters, from the end).
+STDERR_TAIL = 2000
+
+HARNESS_KINDS = frozenset({"agent", "skill"})
+PENDING_KINDS = frozenset({"node", "orchestrator_task"})
+
+
+@attrs.frozen
+class ExecOptions:
+    """How effects are performed (the dispatch options that concern one effect)."""
+
+    harness: str | None = None
+    harness_command: str | None = None
+    model: str | None = None
+    kinds: frozenset[str] = frozenset()
+    timeout: float | None = None
+    sleep_horizon: float = 60.0
+    env: Mapping[str, str] | None = None
+    value_limit: int = VALUE_LIMIT
+    kill_grace: float = 2.0
+
+
+@attrs.frozen
+class EffectContext:
+    """One effect as the executor sees it."""
+
+    effect_id: str
+    kind: str
+    task: Mapping[str, Any]
+    run_dir: Path
+    workspace: Path
+    task_file: Path
+    task_id: str | None = None
+    run_harness: str | None = None
+    sleep_until_ms: int | None = None
+
+
+@attrs.frozen
+class Plan:
+    """What :func:`perform` will do for one effect.
+
+    ``action``: ``run`` (``invocation``), ``sleep`` (until ``sleep_until_ms``),
+    ``fail`` (post ``error_message`` at once: the effect cannot be run as
+    defined), or ``leave`` (stay pending; ``reason`` says why).
+    """
+
+    effect_id: str
+    kind: str
+    action: Literal["run", "sleep", "fail", "leave"]
+    reason: str | None = None
+    invocation: adapters.Invocation | None = None
+    adapter: adapters.Adapter | None = None
+    harness: adapters.HarnessChoice | None = None
+    prompt: str | None = None
+    prompt_file: Path | None = None
+    env: Mapping[str, str] | None = None
+    timeout: float | None = None
+    sleep_until_ms: int | None = None
+    error_name: str = "Error"
+    error_message: str | None = None
+
+    def describe(self) -> str:
+        """One line for ``--dry-run``: the exact command, or what happens instead."""
+        if self.action == "run" and self.invocation is not None:
+            where = f"(in {self.invocation.cwd})"
+            limit = f" [timeout {self.timeout:g} s]" if self.timeout is not None else ""
+            return f"{self.invocation.display()} {where}{limit}"
+        if self.action == "sleep":
+            return f"sleep until {iso_from_ms(self.sleep_until_ms or 0)}"
+        if self.action == "fail":
+            return f"error result: {self.error_message}"
+        return f"left pending: {self.reason}"
+
+
+@attrs.frozen
+class Outcome:
+    """How an effect ended.  ``status`` ``cancelled``: interrupted, stays pending."""
+
+    status: Literal["ok", "error", "cancelled"]
+    value: JsonValue = None
+    has_value: bool = False
+    error: dict[str, JsonValue] | None = None
+    stdout_path: Path | None = None
+    stderr_path: Path | None = None
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    metadata: dict[str, JsonValue] | None = None
+
+    @property
+    def duration(self) -> float:
+        return max(0.0, self.finished_at - self.started_at)
+
+
+def _error(message: str, data: dict[str, JsonValue] | None = None) -> dict[str, JsonValue]:
+    err: dict[str, JsonValue] = {"name": "Error", "message": message}
+    if data:
+        err["data"] = data
+    return err
+
+
+# -- planning ------------------------------------------------------------------------
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) and value > 0 else None
+
+
+def timeout_hint(task: Mapping[str, Any]) -> float | None:
+    """Seconds from the task's ``timeoutMs`` hint (shell, task, then metadata), if any."""
+    for block in (task.get("shell"), task, task.get("metadata")):
+        if isinstance(block, Mapping):
+            ms = _number(block.get("timeoutMs"))
+            if ms is not None:
+                return ms / 1000.0
+    return None
+
+
+def sleep_target_ms(ctx: EffectContext) -> int | None:
+    """When a sleep effect is due (hint, ``sleep.targetEpochMs``, ``metadata.targetEpochMs``)."""
+    if ctx.sleep_until_ms is not None:
+        return ctx.sleep_until_ms
+    for block in (ctx.task.get("sleep"), ctx.task.get("metadata")):
+        if isinstance(block, Mapping):
+            value = block.get("targetEpochMs")
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return int(value)
+    return None
+
+
+def child_env(ctx: EffectContext, opts: ExecOptions) -> dict[str, str]:
+    """The environment of an effect's child: ours, plus where it belongs."""
+    env = dict(os.environ if opts.env is None else opts.env)
+    env["BABYSIT_PLUGIN_EFFECT_ID"] = ctx.effect_id
+    env["BABYSIT_PLUGIN_RUN_DIR"] = str(ctx.run_dir)
+    return env
+
+
+def plan_effect(
+    ctx: EffectContext,
+    opts: ExecOptions,
+    work_dir: Path,
+    *,
+    now_ms: int | None = None,
+) -> Plan:
+    """Decide what to do for one effect (pure but for looking up executables)."""
+    kind = ctx.kind
+    if kind == "shell":
+        return _plan_shell(ctx, opts)
+    if kind == "breakpoint":
+        return Plan(ctx.effect_id, kind, "leave", reason="waiting for a human (breakpoint)")
+    if kind == "sleep":
+        target = sleep_target_ms(ctx)
+        if target is None:
+            return Plan(
+                ctx.effect_id,
+                kind,
+                "fail",
+                error_message="sleep effect has no targetEpochMs in its task definition "
+                "(sleep.targetEpochMs or metadata.targetEpochMs)",
+            )
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        if target - now > opts.sleep_horizon * 1000:
+            return Plan(
+                ctx.effect_id,
+                kind,
+                "leave",
+                reason=f"waiting until {iso_from_ms(target)}",
+                sleep_until_ms=target,
+            )
+        return Plan(ctx.effect_id, kind, "sleep", sleep_until_ms=target)
+    if kind in HARNESS_KINDS or kind in opts.kinds:
+        return _plan_harness(ctx, opts, work_dir)
+    if kind in PENDING_KINDS:
+        reason = f"kind {kind} is not dispatched (opt in with --kinds {kind})"
+    else:
+        reason = f"unknown kind {kind!r} is not dispatched (opt in with --kinds {kind})"
+    return Plan(ctx.effect_id, kind, "leave", reason=reason)
+
+
+def _plan_shell(ctx: EffectContext, opts: ExecOptions) -> Plan:
+    shell = ctx.task.get("shell")
+    if (
+        not isinstance(shell, Mapping)
+        or not isinstance(shell.get("command"), str)
+        or not str(shell.get("command")).strip()
+    ):
+        return Plan(
+            ctx.effect_id,
+            "shell",
+            "fail",
+            error_message=f"{ctx.task_file}: expected shell.command to be a non-empty string, "
+            f"found {_found(shell, 'command')} — fix the task definition in the process",
+        )
+    command = str(shell["command"])
+    args = shell.get("args")
+    if isinstance(args, list) and args:
+        if not all(isinstance(a, str) for a in args):
+            return Plan(
+                ctx.effect_id,
+                "shell",
+                "fail",
+                error_message=f"{ctx.task_file}: expected shell.args to be a list of strings, "
+                "found other values — fix the task definition in the process",
+            )
+        argv: tuple[str, ...] = (command, *args)
+    else:
+        argv = ("/bin/sh", "-c", command)
+    cwd = ctx.workspace
+    raw_cwd = shell.get("cwd")
+    if isinstance(raw_cwd, str) and raw_cwd:
+        cwd = (ctx.workspace / raw_cwd) if not os.path.isabs(raw_cwd) else Path(raw_cwd)
+    env = child_env(ctx, opts)
+    extra = shell.get("env")
+    if isinstance(extra, Mapping):
+        env.update({str(k): v for k, v in extra.items() if isinstance(v, str)})
+    timeout = opts.timeout if opts.timeout is not None else timeout_hint(ctx.task)
+    return Plan(
+        ctx.effect_id,
+        "shell",
+        "run",
+        invocation=adapters.Invocation(argv=argv, cwd=cwd),
+        env=env,
+        timeout=timeout,
+    )
+
+
+def _found(block: Any, key: str) -> str:
+    if not isinstance(block, Mapping):
+        return "no shell block" if block is None else f"shell = {type(block).__name__}"
+    if key not in block:
+        return f"no {key}"
+    return f"{type(block[key]).__name__} {block[key]!r}"[:80]
+
+
+def _plan_harness(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan:
+    prompt = prompts.build_prompt(ctx.task, ctx.effect_id, ctx.task_id)
+    prompt_file = work_dir / "prompt.md"
+    env = child_env(ctx, opts)
+    model = opts.model or adapters.task_model(ctx.task)
+    timeout = opts.timeout if opts.timeout is not None else timeout_hint(ctx.task)
+    choice: adapters.HarnessChoice | None = None
+    try:
+        if opts.harness_command is not None:
+            adapter: adapters.Adapter = adapters.CustomCommand(opts.harness_command)
+        else:
+            choice = adapters.choose_harness(opts.harness, ctx.task, ctx.run_harness, env)
+            adapter = adapters.get_adapter(choice.name)
+        request = adapters.HarnessRequest(
+            prompt=prompt,
+            prompt_file=prompt_file,
+            task_file=ctx.task_file,
+            effect_id=ctx.effect_id,
+            run_dir=ctx.run_dir,
+            workspace=ctx.workspace,
+            work_dir=work_dir,
+            model=model,
+        )
+        invocation = adapter.invocation(request, env)
+    except adapters.HarnessNotFound as exc:
+        return Plan(
+            ctx.effect_id,
+            ctx.kind,
+            "fail",
+            harness=choice,
+            prompt=prompt,
+            error_name="HarnessCliNotInstalledError",
+            error_message=str(exc),
+        )
+    except adapters.UnknownHarness as exc:
+        return Plan(
+            ctx.effect_id,
+            ctx.kind,
+            "fail",
+            harness=choice,
+            prompt=prompt,
+            error_name="UnknownHarnessError",
+            error_message=str(exc),
+        )
+    return Plan(
+        ctx.effect_id,
+        ctx.kind,
+        "run",
+        invocation=invocation,
+        adapter=adapter,
+        harness=choice,
+        prompt=prompt,
+        prompt_file=prompt_file,
+        env=env,
+        timeout=timeout,
+    )
+
+
+# -- performing ------------------------------------------------------------------------
+
+
+def perform(
+    plan: Plan,
+    opts: ExecOptions,
+    work_dir: Path,
+    *,
+    cancel: gevent.event.Event | None = None,
+) -> Outcome:
+    """Carry out a plan whose action is ``run``, ``sleep`` or ``fail``.
+
+    Never raises for anything the effect does; an interruption (``cancel``
+    set) gives a ``cancelled`` outcome, which is never posted.
+    """
+    started = time.time()
+    if plan.action == "fail":
+        err = {"name": plan.error_name, "message": plan.error_message or "effect failed"}
+        return Outcome("error", error=dict(err), started_at=started, finished_at=started)
+    if plan.action == "sleep":
+        return _perform_sleep(plan, started, cancel)
+    if plan.action != "run" or plan.invocation is None:
+        raise ValueError(f"effect {plan.effect_id}: nothing to perform ({plan.action})")
+    work_dir.mkdir(parents=True, exist_ok=True)
+    if plan.prompt_file is not None and plan.prompt is not None:
+        atomic_write(plan.prompt_file, plan.prompt)
+    inv = plan.invocation
+    result = run_process(
+        inv.argv,
+        cwd=inv.cwd,
+        env=plan.env,
+        input=inv.stdin,
+        timeout=plan.timeout,
+        stdout_path=work_dir / "stdout.log",
+        stderr_path=work_dir / "stderr.log",
+        cancel=cancel,
+        kill_grace=opts.kill_grace,
+    )
+    if result.cancelled:
+        return Outcome(
+            "cancelled",
+            started_at=result.started_at,
+            finished_at=result.finished_at,
+            stdout_path=result.stdout_path,
+            stderr_path=result.stderr_path,
+        )
+    if plan.adapter is None:
+        return _shell_outcome(plan, opts, result)
+    return _harness_outcome(plan, opts, result)
+
+
+def _perform_sleep(plan: Plan, started: float, cancel: gevent.event.Event | None) -> Outcome:
+    target = (plan.sleep_until_ms or 0) / 1000.0
+    while True:
+        delay = target - time.time()
+        if delay <= 0:
+            break
+        if cancel is not None:
+            if cancel.wait(timeout=delay):
+                return Outcome("cancelled", started_at=started, finished_at=time.time())
+        else:
+            gevent.sleep(delay)
+    finished = time.time()
+    return Outcome(
+        "ok",
+        value={"sleptUntil": iso_from_ms(int(finished * 1000))},
+        has_value=True,
+        started_at=started,
+        finished_at=finished,
+    )
+
+
+def _read_text(path: Path | None, limit: int) -> tuple[str | None, int]:
+    """The file's text if it is at most ``limit`` bytes (else None) and its size."""
+    if path is None:
+        return "", 0
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return "", 0
+    if size > limit:
+        return None, size
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    # Node's String(buffer): UTF-8 with U+FFFD for bad bytes.
+    return data.decode("utf-8", errors="replace"), size
+
+
+def _tail(path: Path | None, limit: int = STDERR_TAIL) -> str:
+    if path is None:
+        return ""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - limit * 4))
+            data = fh.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace").strip()
+    if len(text) > limit:
+        text = "…" + text[-limit:]
+    return text
+
+
+def _end_data(result: ProcessResult) -> dict[str, JsonValue]:
+    data: dict[str, JsonValue] = {}
+    if result.exit_code is not None:
+        data["exitCode"] = result.exit_code
+    if result.signal is not None:
+        data["signal"] = result.signal
+    if result.timed_out:
+        data["timedOut"] = True
+    return data
+
+
+def _ended(result: ProcessResult, timeout: float | None) -> str:
+    if result.timed_out:
+        return f"timed out after {timeout:g} s (its process group was killed)"
+    return result.describe_end()
+
+
+def _too_big(what: str, size: int, limit: int, log: Path | None) -> str:
+    return (
+        f"{what} is {size} bytes, over the {limit} byte limit for a result value; "
+        f"the full output is kept in {log.name if log else 'stdout.log'}"
+    )
+
+
+def _from_process(
+    result: ProcessResult,
+    verdict: tuple[dict[str, JsonValue] | None, JsonValue],
+    metadata: dict[str, JsonValue] | None = None,
+) -> Outcome:
+    error, value = verdict
+    return Outcome(
+        "ok" if error is None else "error",
+        value=value if error is None else None,
+        has_value=error is None,
+        error=error,
+        stdout_path=result.stdout_path,
+        stderr_path=result.stderr_path,
+        started_at=result.started_at,
+        finished_at=result.finished_at,
+        metadata=metadata,
+    )
+
+
+def _shell_outcome(plan: Plan, opts: ExecOptions, result: ProcessResult) -> Outcome:
+    return _from_process(result, _shell_verdict(plan, opts, result))
+
+
+def _shell_verdict(
+    plan: Plan, opts: ExecOptions, result: ProcessResult
+) -> tuple[dict[str, JsonValue] | None, JsonValue]:
+    if result.start_error is not None:
+        return _error(f"Shell command could not start: {result.start_error}"), None
+    if not result.ok:
+        tail = _tail(result.stderr_path)
+        if result.timed_out:
+            message = f"Shell command {_ended(result, plan.timeout)}"
+        elif result.signal is not None:
+            message = f"Shell command {result.describe_end()}"
+        else:
+            message = f"Shell command exited with code {result.exit_code}"
+        if tail:
+            message += f": {tail}"
+        return _error(message, _end_data(result)), None
+    text, size = _read_text(result.stdout_path, opts.value_limit)
+    if text is None:
+        return _error(
+            _too_big("Shell command stdout", size, opts.value_limit, result.stdout_path)
+        ), None
+    return None, text
+
+
+def _harness_outcome(plan: Plan, opts: ExecOptions, result: ProcessResult) -> Outcome:
+    return _from_process(result, _harness_verdict(plan, opts, result), _harness_metadata(plan))
+
+
+def _harness_verdict(
+    plan: Plan, opts: ExecOptions, result: ProcessResult
+) -> tuple[dict[str, JsonValue] | None, JsonValue]:
+    adapter, invocation = plan.adapter, plan.invocation
+    assert adapter is not None
+    assert invocation is not None
+    who = _harness_label(plan)
+    if result.start_error is not None:
+        message = f"{who} could not start: {result.start_error}"
+        if result.start_error.endswith("executable not found"):
+            message = str(
+                adapters.HarnessNotFound(adapter.name, adapter.executable, adapter.install)
+            )
+        return {"name": "HarnessCliNotInstalledError", "message": message}, None
+    if result.timed_out:
+        return _error(f"{who} {_ended(result, plan.timeout)}", _end_data(result)), None
+    stdout, size = _read_text(result.stdout_path, opts.value_limit)
+    if stdout is None:
+        return _error(_too_big(f"{who} output", size, opts.value_limit, result.stdout_path)), None
+    answer_text: str | None = None
+    if invocation.answer_file is not None:
+        answer_text, answer_size = _read_text(invocation.answer_file, opts.value_limit)
+        if answer_text is None:
+            return _error(
+                _too_big(f"{who} answer", answer_size, opts.value_limit, invocation.answer_file)
+            ), None
+    answer = adapter.unwrap(stdout, answer_text)
+    if not result.ok:
+        detail = answer.error or _tail(result.stderr_path) or answer.text.strip()[-STDERR_TAIL:]
+        message = f"{who} {result.describe_end()}"
+        if detail:
+            message += f": {detail}"
+        return _error(message, _end_data(result)), None
+    if answer.error is not None:
+        return _error(f"{who} {answer.error}"), None
+    return None, prompts.parse_value(answer.text)
+
+
+def _harness_label(plan: Plan) -> str:
+    adapter = plan.adapter
+    if adapter is None:
+        return "harness"
+    if isinstance(adapter, adapters.CustomCommand):
+        return f"harness command `{adapter.executable}`"
+    return f"{adapter.name} harness"
+
+
+def _harness_metadata(plan: Plan) -> dict[str, JsonValue] | None:
+    if plan.adapter is None:
+        return None
+    meta: dict[str, JsonValue] = {"harness": plan.adapter.name}
+    return meta

@@ -1,0 +1,563 @@
+"""Claims and saved outcomes: the plugin's crash-safety state of one run.
+
+Layout, inside the run directory (the SDK never reads it; git ignores it
+through the ``.gitignore`` holding ``*`` that is written with it)::
+
+    <runDir>/.babysit-plugin/
+      .gitignore                      "*"
+      claims/.mutex                   flock'ed for microseconds around claim changes
+      claims/<effectId>.json          {effectId, pid, host, startedAt, token, procStart}
+      outcomes/<effectId>.json        a finished effect's result, saved before posting
+      logs/<effectId>/<token>/stdout.log, stderr.log   one directory per attempt
+      kept/<effectId>/<token>-stdout.log   whole logs too big to post (never cleaned)
+
+Rules this module keeps:
+
+- **At most one runner per claim.**  An effect is run only by the holder of
+  its claim file.  Claims are created exclusively (hard link of a complete
+  temp file: a claim file is never seen empty).  A claim whose pid is dead on
+  this host (or whose pid now belongs to another process: the kernel start
+  time recorded in ``procStart`` differs) is taken over; a live claim, or one
+  from another host, is respected.  Every check-then-change of a claim happens
+  under ``claims/.mutex`` (``flock``, released by the kernel if the holder
+  dies), so two dispatchers can never both take over the same stale claim.
+- **Outcomes survive a crash.**  The moment a child returns, its outcome is
+  written atomically to ``outcomes/`` before anything is posted; it is deleted
+  only after the post succeeded (or was refused because someone else already
+  resolved the effect).  A dispatcher that starts finds saved outcomes of
+  still-pending effects and posts them without running anything again.
+- **Attempt logs are per claim** (``logs/<effectId>/<token>/``), so a child
+  orphaned by a killed dispatcher can never write into the logs of the
+  attempt that replaced it.
+- Every file is written with :func:`protocol.fsutil.atomic_write`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import shutil
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+from protocol import jsonjs
+from protocol.fsutil import PRIVATE_DIR, atomic_write, check_effect_id, ensure_private_dir
+from protocol.jsonjs import JsonValue
+
+STATE_DIR_NAME = PRIVATE_DIR
+
+Sleep = Callable[[float], None]
+
+_MUTEX_TIMEOUT = 30.0
+
+
+def _now_iso() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """The kernel start time of ``pid`` (clock ticks since boot), or None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    # Field 22 of stat is starttime; fields[] starts at field 3 (state).
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _pid_state(pid: int) -> bytes | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return fields[0] if fields else None
+
+
+def pid_alive(pid: int, proc_start: int | None = None) -> bool:
+    """True when ``pid`` is a live (non-zombie) process on this host.
+
+    With ``proc_start``, a process whose kernel start time differs is a reuse
+    of the pid by someone else, hence not the one that was recorded.
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    if _pid_state(pid) in (b"Z", b"X"):
+        return False
+    if proc_start is not None:
+        now = process_start_ticks(pid)
+        if now is not None and now != proc_start:
+            return False
+    return True
+
+
+@attrs.frozen
+class ClaimInfo:
+    """A claim as recorded in ``claims/<effectId>.json``."""
+
+    effect_id: str
+    pid: int
+    host: str
+    started_at: str
+    token: str
+    proc_start: int | None = None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {
+            "effectId": self.effect_id,
+            "pid": self.pid,
+            "host": self.host,
+            "startedAt": self.started_at,
+            "token": self.token,
+        }
+        if self.proc_start is not None:
+            data["procStart"] = self.proc_start
+        return data
+
+    @classmethod
+    def from_json(cls, data: JsonValue) -> ClaimInfo | None:
+        if not isinstance(data, dict):
+            return None
+        eid, pid, host = data.get("effectId"), data.get("pid"), data.get("host")
+        started, token, ps = data.get("startedAt"), data.get("token"), data.get("procStart")
+        if not (
+            isinstance(eid, str)
+            and isinstance(pid, int)
+            and not isinstance(pid, bool)
+            and isinstance(host, str)
+            and isinstance(started, str)
+            and isinstance(token, str)
+        ):
+            return None
+        return cls(eid, pid, host, started, token, ps if isinstance(ps, int) else None)
+
+    def is_live(self) -> bool:
+        """True unless the owner is provably gone (dead pid on this host)."""
+        if self.host != socket.gethostname():
+            return True
+        return pid_alive(self.pid, self.proc_start)
+
+    def describe(self) -> str:
+        if self.host == socket.gethostname():
+            return f"claimed by pid {self.pid}"
+        return f"claimed by pid {self.pid} on host {self.host}"
+
+
+@attrs.frozen
+class Claim:
+    """A claim this process holds.  ``taken_over`` is the dead claim it replaced."""
+
+    info: ClaimInfo
+    path: Path
+    taken_over: ClaimInfo | None = None
+
+    @property
+    def effect_id(self) -> str:
+        return self.info.effect_id
+
+    @property
+    def token(self) -> str:
+        return self.info.token
+
+
+@attrs.frozen
+class ClaimRefused:
+    """The effect is claimed by a live owner; ``holder`` says who."""
+
+    effect_id: str
+    holder: ClaimInfo
+
+    @property
+    def reason(self) -> str:
+        return self.holder.describe()
+
+
+#: Value of a saved outcome that carries no value (an error, or ok without one).
+NO_VALUE_KEY = "hasValue"
+
+
+@attrs.frozen
+class SavedOutcome:
+    """A finished effect's result, exactly what will be posted for it.
+
+    ``stdout_file``/``stderr_file`` are paths relative to the state directory.
+    ``error`` is ``{name, message, stack?, data?}``.
+    """
+
+    effect_id: str
+    status: Literal["ok", "error"]
+    value: JsonValue = None
+    has_value: bool = False
+    error: dict[str, JsonValue] | None = None
+    stdout_file: str | None = None
+    stderr_file: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    metadata: dict[str, JsonValue] | None = None
+    invocation_key: str | None = None
+    token: str | None = None
+    saved_at: str | None = None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        data: dict[str, JsonValue] = {
+            "effectId": self.effect_id,
+            "status": self.status,
+            "hasValue": self.has_value,
+        }
+        if self.has_value:
+            data["value"] = self.value
+        optional: dict[str, JsonValue] = {
+            "error": self.error,
+            "stdoutFile": self.stdout_file,
+            "stderrFile": self.stderr_file,
+            "startedAt": self.started_at,
+            "finishedAt": self.finished_at,
+            "metadata": self.metadata,
+            "invocationKey": self.invocation_key,
+            "token": self.token,
+            "savedAt": self.saved_at,
+        }
+        data.update({k: v for k, v in optional.items() if v is not None})
+        return data
+
+    @classmethod
+    def from_json(cls, data: JsonValue) -> SavedOutcome | None:
+        if not isinstance(data, dict):
+            return None
+        eid, status = data.get("effectId"), data.get("status")
+        if not isinstance(eid, str) or status not in ("ok", "error"):
+            return None
+
+        def text(key: str) -> str | None:
+            v = data.get(key)
+            return v if isinstance(v, str) else None
+
+        def obj(key: str) -> dict[str, JsonValue] | None:
+            v = data.get(key)
+            return v if isinstance(v, dict) else None
+
+        has_value = data.get("hasValue") is True and "value" in data
+        return cls(
+            effect_id=eid,
+            status="ok" if status == "ok" else "error",
+            value=data.get("value") if has_value else None,
+            has_value=has_value,
+            error=obj("error"),
+            stdout_file=text("stdoutFile"),
+            stderr_file=text("stderrFile"),
+            started_at=text("startedAt"),
+            finished_at=text("finishedAt"),
+            metadata=obj("metadata"),
+            invocation_key=text("invocationKey"),
+            token=text("token"),
+            saved_at=text("savedAt"),
+        )
+
+
+# A claim file that exists but cannot be read as a claim: never written whole by
+# this module (writes are atomic), so it is treated as abandoned.
+_BROKEN = ClaimInfo("", -1, "", "", "")
+
+
+class StoreError(Exception):
+    """The state directory could not be used (one line, naming the path)."""
+
+
+class PluginStore:
+    """Claims, saved outcomes and attempt logs of one run directory."""
+
+    def __init__(self, run_path: Path, *, sleep: Sleep = time.sleep) -> None:
+        self.run_path = Path(run_path)
+        self.root = self.run_path / STATE_DIR_NAME
+        self.claims_dir = self.root / "claims"
+        self.outcomes_dir = self.root / "outcomes"
+        self.logs_dir = self.root / "logs"
+        self._sleep = sleep
+        self._host = socket.gethostname()
+        self._pid = os.getpid()
+        self._proc_start = process_start_ticks(self._pid)
+
+    # -- layout ---------------------------------------------------------------
+
+    def ensure(self) -> None:
+        """Create the state directory (with its ``.gitignore``) if missing."""
+        try:
+            ensure_private_dir(self.run_path)
+            for d in (self.claims_dir, self.outcomes_dir, self.logs_dir):
+                d.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.root}: expected a writable plugin state directory, found "
+                f"{exc.strerror or exc} — check the permissions of the run directory"
+            ) from exc
+
+    def exists(self) -> bool:
+        return self.root.is_dir()
+
+    def claim_path(self, effect_id: str) -> Path:
+        check_effect_id(effect_id, str(self.claims_dir))
+        return self.claims_dir / f"{effect_id}.json"
+
+    def outcome_path(self, effect_id: str) -> Path:
+        check_effect_id(effect_id, str(self.outcomes_dir))
+        return self.outcomes_dir / f"{effect_id}.json"
+
+    def attempt_dir(self, claim: Claim) -> Path:
+        """The directory holding this attempt's log files."""
+        check_effect_id(claim.effect_id, str(self.logs_dir))
+        return self.logs_dir / claim.effect_id / claim.token
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    def resolve(self, rel: str) -> Path | None:
+        """A state-relative path back to a file under the state directory."""
+        candidate = (self.root / rel).resolve()
+        try:
+            candidate.relative_to(self.root.resolve())
+        except ValueError:
+            return None
+        return candidate
+
+    # -- the claims mutex --------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _mutex(self) -> Iterator[None]:
+        self.claims_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.claims_dir / ".mutex", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + _MUTEX_TIMEOUT
+            delay = 0.001
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise StoreError(
+                            f"{self.claims_dir / '.mutex'}: expected to lock it within "
+                            f"{_MUTEX_TIMEOUT:.0f} s, found it held — another dispatcher "
+                            "is stuck; stop it and retry"
+                        ) from exc
+                    self._sleep(delay)
+                    delay = min(delay * 2, 0.05)
+            try:
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+    # -- claims ---------------------------------------------------------------------
+
+    def read_claim(self, effect_id: str) -> ClaimInfo | None:
+        """The recorded claim of an effect; an unreadable claim file reads as None."""
+        path = self.claim_path(effect_id)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError):
+            return _BROKEN
+        try:
+            return ClaimInfo.from_json(jsonjs.loads(text)) or _BROKEN
+        except ValueError:
+            return _BROKEN
+
+    def claim(self, effect_id: str) -> Claim | ClaimRefused:
+        """Claim an effect for this process, taking over a dead owner's claim."""
+        path = self.claim_path(effect_id)
+        info = ClaimInfo(
+            effect_id=effect_id,
+            pid=self._pid,
+            host=self._host,
+            started_at=_now_iso(),
+            token=uuid.uuid4().hex,
+            proc_start=self._proc_start,
+        )
+        text = jsonjs.to_file_text(info.to_json())
+        with self._mutex():
+            current = self.read_claim(effect_id)
+            if current is None:
+                self._create_exclusive(path, text, info.token)
+                claim = Claim(info, path)
+            elif current is not _BROKEN and current.is_live():
+                return ClaimRefused(effect_id, current)
+            else:
+                # Dead owner (or a claim file nobody could have written whole):
+                # replace it while holding the mutex.
+                atomic_write(path, text)
+                claim = Claim(info, path, taken_over=None if current is _BROKEN else current)
+            # Created under the mutex, so housekeeping never sees it unclaimed.
+            self.attempt_dir(claim).mkdir(parents=True, exist_ok=True)
+            return claim
+
+    def _create_exclusive(self, path: Path, text: str, token: str) -> None:
+        tmp = path.parent / f".{path.name}.{token}.tmp"
+        atomic_write(tmp, text)
+        try:
+            os.link(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        _fsync_dir(path.parent)
+
+    def release(self, claim: Claim) -> None:
+        """Give a claim back (no-op if it is no longer ours)."""
+        with self._mutex():
+            current = self.read_claim(claim.effect_id)
+            if current is not None and current is not _BROKEN and current.token == claim.token:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(claim.path)
+
+    def still_holds(self, claim: Claim) -> bool:
+        current = self.read_claim(claim.effect_id)
+        return current is not None and current is not _BROKEN and current.token == claim.token
+
+    def claims(self) -> list[ClaimInfo]:
+        """Every readable claim."""
+        out: list[ClaimInfo] = []
+        for eid in self._ids_in(self.claims_dir):
+            info = self.read_claim(eid)
+            if info is not None and info is not _BROKEN:
+                out.append(info)
+        return out
+
+    def drop_claim(self, effect_id: str) -> None:
+        """Delete an effect's claim whoever holds it (the effect is resolved)."""
+        with self._mutex(), contextlib.suppress(FileNotFoundError):
+            os.unlink(self.claim_path(effect_id))
+
+    # -- outcomes --------------------------------------------------------------------
+
+    def save_outcome(self, outcome: SavedOutcome) -> None:
+        """Write an outcome atomically; after this returns it survives a crash."""
+        saved = attrs.evolve(outcome, saved_at=outcome.saved_at or _now_iso())
+        atomic_write(self.outcome_path(outcome.effect_id), jsonjs.to_file_text(saved.to_json()))
+
+    def load_outcome(self, effect_id: str) -> SavedOutcome | None:
+        """The saved outcome of an effect, or None (unreadable files read as None)."""
+        try:
+            text = self.outcome_path(effect_id).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+        try:
+            return SavedOutcome.from_json(jsonjs.loads(text))
+        except ValueError:
+            return None
+
+    def saved_outcome_ids(self) -> list[str]:
+        return self._ids_in(self.outcomes_dir)
+
+    def drop_outcome(self, effect_id: str) -> None:
+        """Delete a saved outcome and every attempt log of that effect."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.outcome_path(effect_id))
+        self.drop_logs(effect_id)
+
+    # -- logs ------------------------------------------------------------------------
+
+    def drop_logs(self, effect_id: str, token: str | None = None) -> None:
+        check_effect_id(effect_id, str(self.logs_dir))
+        target = self.logs_dir / effect_id
+        if token is not None:
+            target = target / token
+        shutil.rmtree(target, ignore_errors=True)
+        if token is not None:
+            with contextlib.suppress(OSError):
+                (self.logs_dir / effect_id).rmdir()
+
+    def log_effect_ids(self) -> list[str]:
+        try:
+            return sorted(p.name for p in self.logs_dir.iterdir() if p.is_dir())
+        except OSError:
+            return []
+
+    def keep_log(self, claim: Claim, path: Path) -> Path:
+        """Move an attempt's log to ``kept/`` (it outlives the attempt); return its new path."""
+        target = self.root / "kept" / claim.effect_id / f"{claim.token}-{path.name}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target)
+        return target
+
+    # -- housekeeping ------------------------------------------------------------------
+
+    def _ids_in(self, directory: Path) -> list[str]:
+        try:
+            names = os.listdir(directory)
+        except OSError:
+            return []
+        return sorted(n[: -len(".json")] for n in names if n.endswith(".json") and n[0] != ".")
+
+    def forget_resolved(self, is_pending: Callable[[str], bool]) -> list[str]:
+        """Drop claims, outcomes and logs of effects that are no longer pending.
+
+        Logs of a pending effect are dropped too when nobody holds its claim and
+        no outcome refers to them (an abandoned attempt).  Returns the ids whose
+        state was dropped.
+        """
+        dropped: set[str] = set()
+        for eid in self.saved_outcome_ids():
+            if not is_pending(eid):
+                self.drop_outcome(eid)
+                dropped.add(eid)
+        for eid in self._ids_in(self.claims_dir):
+            if not is_pending(eid):
+                self.drop_claim(eid)
+                dropped.add(eid)
+        for eid in self.log_effect_ids():
+            if not is_pending(eid):
+                self.drop_logs(eid)
+                dropped.add(eid)
+                continue
+            # Under the mutex: a claim (and its attempt directory) cannot appear
+            # while we decide which attempts are abandoned.
+            with self._mutex():
+                keep: set[str] = set()
+                info = self.read_claim(eid)
+                if info is not None and info is not _BROKEN and info.is_live():
+                    keep.add(info.token)
+                outcome = self.load_outcome(eid)
+                if outcome is not None and outcome.token is not None:
+                    keep.add(outcome.token)
+                with contextlib.suppress(OSError):
+                    for attempt in (self.logs_dir / eid).iterdir():
+                        if attempt.name not in keep:
+                            shutil.rmtree(attempt, ignore_errors=True)
+        return sorted(dropped)
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
