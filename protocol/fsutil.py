@@ -142,14 +142,13 @@ def safe_join(root: Path, rel: str, *, where: str | None = None) -> Path:
             f"({problem}) — refusing to use it; fix or remove the entry that names it",
             str(root),
         )
+    parts = rel.split("/")
     current = Path(root)
-    for part in rel.split("/"):
+    for part in parts:
         current = current / part
         try:
             mode = os.lstat(current).st_mode
-        except FileNotFoundError:
-            break
-        except NotADirectoryError:
+        except (FileNotFoundError, NotADirectoryError):
             break
         if stat.S_ISLNK(mode):
             raise UnsafePathError(
@@ -157,7 +156,7 @@ def safe_join(root: Path, rel: str, *, where: str | None = None) -> Path:
                 f"at {current} — refusing to follow it; remove the symlink",
                 str(current),
             )
-    return current
+    return Path(root).joinpath(*parts)
 
 
 def check_effect_id(effect_id: str, where: str) -> None:

@@ -190,7 +190,7 @@ def _validate(result: ResultInput, effect_id: str) -> None:
         if getattr(result, stream) is not None and getattr(result, f"{stream}_ref") is not None:
             raise InvalidValueError(
                 f"{where}: expected either {stream} or {stream}_ref, found both — pass one "
-                "(task:post refuses --{stream}-ref with --{stream}-file)",
+                f"(task:post refuses --{stream}-ref with --{stream}-file)",
                 None,
             )
     for ts in ("started_at", "finished_at"):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from protocol.clock import iso_from_ms
 from protocol.jsonjs import to_file_text
 from protocol.ulid import encode_ulid
 
@@ -22,8 +24,6 @@ def ulid_at(index: int) -> str:
 
 def iso_at(index: int) -> str:
     """An ISO timestamp that grows with ``index``."""
-    from protocol.clock import iso_from_ms
-
     return iso_from_ms(T0 + index)
 
 
@@ -149,8 +149,6 @@ class RunBuilder:
         return self.event("EFFECT_RESOLVED", data)
 
     def _key_of(self, effect_id: str) -> str:
-        import json
-
         task = json.loads((self.path / "tasks" / effect_id / "task.json").read_text())
         return str(task["invocationKey"])
 

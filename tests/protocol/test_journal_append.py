@@ -13,6 +13,7 @@ from protocol import (
     JournalCorruptError,
     append_event,
     atomic_write,
+    dumps,
     iso_from_ms,
     open_run,
     read_journal,
@@ -110,9 +111,9 @@ def test_blank_or_odd_harness_is_not_prepended(tmp_path: Path, harness: object) 
     """A blank (JS trim) or non-string harness is ignored, as readRunHarness does."""
     rb = RunBuilder(tmp_path)
     meta = (rb.path / "run.json").read_text()
-    from protocol import dumps
-
-    (rb.path / "run.json").write_text(meta.replace('"runId"', f'"harness": {dumps(harness)},\n  "runId"', 1))
+    (rb.path / "run.json").write_text(
+        meta.replace('"runId"', f'"harness": {dumps(harness)},\n  "runId"', 1)
+    )
     run = open_run(rb.path)
     appended = append_event(run, read_journal(run), "NOTE", {"a": 1})
     assert '"data": {\n    "a": 1\n  }' in appended.path.read_text()

@@ -9,9 +9,11 @@ import pytest
 from runkit import RunBuilder, iso_at, ulid_at
 
 from protocol import (
+    EffectRequested,
     JournalCorruptError,
     NotARunError,
     RunNotFoundError,
+    UnknownEventData,
     open_run,
     read_journal,
 )
@@ -223,7 +225,8 @@ def test_requested_labels_must_be_strings(rb: RunBuilder) -> None:
     rb2 = RunBuilder(rb.path.parent.parent.parent / "other")
     name = rb2.request(A, labels="a").name
     assert str(_error(rb2)).startswith(
-        f'journal/{name}: expected EFFECT_REQUESTED data.labels to be an array when present, found "a"'
+        f"journal/{name}: expected EFFECT_REQUESTED data.labels to be an array when present, "
+        'found "a"'
     )
 
 
@@ -303,8 +306,6 @@ def test_unknown_types_and_loose_fields_are_kept(rb: RunBuilder) -> None:
     rb.request(A, label=5, extraField={"z": 1})
     rb.event(42, {"x": 1})
     journal = read_journal(open_run(rb.path))
-    from protocol import EffectRequested, UnknownEventData
-
     assert journal.events[1].data == UnknownEventData(raw={"any": [1, 2]})
     requested = journal.events[2].data
     assert isinstance(requested, EffectRequested)
