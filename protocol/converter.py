@@ -281,7 +281,7 @@ def configure_converter(c: cattrs.Converter) -> None:
     c.register_structure_hook(Path, _structure_path)
     c.register_unstructure_hook(Path, str)
     c.register_structure_hook_func(lambda t: t == tuple[str, ...], _str_tuple)
-    c.register_unstructure_hook_func(_is_tuple, list)
+    c.register_unstructure_hook_func(_is_tuple, lambda value: [c.unstructure(v) for v in value])
     c.register_unstructure_hook(m.NoValue, _identity)
     c.register_structure_hook(m.TaskDef, _structure_task_def)
     c.register_unstructure_hook(m.TaskDef, lambda td: td.raw)
