@@ -18,7 +18,7 @@ if [ -z "$payload" ]; then
   payload=${HOOK_PAYLOAD-}
 fi
 case $payload in
-  *'"pending":[{'*) ;;
+  *'"pending"'*) ;;
   *) exit 0 ;;
 esac
 if [ ! -x "$python" ]; then
