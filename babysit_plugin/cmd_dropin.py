@@ -8,15 +8,17 @@ import io
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from babysit_plugin import demo, hook, install
 from babysit_plugin.cli import UsageError
 from babysit_plugin.execute import ExecOptions
 from protocol import jsonjs
 from protocol.errors import ProtocolError
+
+T = TypeVar("T")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,17 +42,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     hk.add_argument(
         "--budget",
         type=_seconds,
-        default=hook.DEFAULT_BUDGET,
         metavar="SECONDS",
-        help="finish this long after the payload's timestamp (default %(default)g; the SDK "
-        f"kills hooks after {hook.SDK_HOOK_LIMIT:g})",
+        help=f"finish this long after the payload's timestamp (default ${BUDGET_ENV}, else "
+        f"{hook.DEFAULT_BUDGET:g}; the SDK kills hooks after {hook.SDK_HOOK_LIMIT:g})",
     )
     hk.add_argument(
         "--kinds",
         type=_kinds,
-        default=hook.DEFAULT_KINDS,
         metavar="KIND[,KIND]",
-        help="effect kinds the hook performs (default: shell; also sleep, agent, skill)",
+        help=f"effect kinds the hook performs (default ${KINDS_ENV}, else shell; also sleep, "
+        "agent, skill)",
     )
     hk.add_argument("--harness", metavar="NAME", help="harness for agent/skill kinds")
     hk.add_argument(
@@ -102,6 +103,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dm.add_argument("--keep", action="store_true", help="keep the temporary project")
     dm.add_argument("--json", action="store_true", help="print a JSON summary")
     dm.set_defaults(handler=run_demo_command)
+
+
+BUDGET_ENV = "BABYSIT_PLUGIN_HOOK_BUDGET"
+KINDS_ENV = "BABYSIT_PLUGIN_HOOK_KINDS"
+
+
+def _from_env(name: str, parse: Callable[[str], T], default: T) -> T:
+    raw = os.environ.get(name)
+    if raw is None or not raw.strip():
+        return default
+    try:
+        return parse(raw)
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"${name}: {exc} — fix or unset it") from None
 
 
 def _seconds(text: str) -> float:
@@ -170,8 +185,8 @@ def run_hook_command(args: argparse.Namespace) -> int:
     options = hook.HookOptions(
         repo=Path(repo) if repo else None,
         run_dir=Path(args.run_dir).absolute() if args.run_dir else None,
-        budget=args.budget,
-        kinds=args.kinds,
+        budget=args.budget or _from_env(BUDGET_ENV, _seconds, hook.DEFAULT_BUDGET),
+        kinds=args.kinds or _from_env(KINDS_ENV, _kinds, hook.DEFAULT_KINDS),
         exec=ExecOptions(harness=args.harness, harness_command=args.harness_command),
     )
     with _decision_stream() as decision:
