@@ -1,0 +1,292 @@
+"""Test support: recorded runs, byte snapshots of run directories, and the real SDK CLI.
+
+Imported by the CLI, round-trip and end-to-end tests (``tests/`` is put on ``sys.path`` by
+their conftest). Nothing here asserts; it prepares and observes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+
+from protocol import jsonjs
+
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+FIXTURE_RUNS = FIXTURES / "runs"
+FIXTURE_PROCESSES = FIXTURES / "processes"
+
+if str(FIXTURES) not in sys.path:
+    sys.path.insert(0, str(FIXTURES))
+
+import record  # noqa: E402  (tests/fixtures/record.py)
+
+__all__ = [
+    "FIXTURE_PROCESSES",
+    "FIXTURE_RUNS",
+    "REPO",
+    "Project",
+    "Sdk",
+    "copy_fixture",
+    "find_sdk",
+    "fixture_names",
+    "process_file_of",
+    "record",
+    "snapshot",
+    "snapshot_diff",
+]
+
+NPM_CI = ("npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund")
+SDK_PACKAGE = "@a5c-ai/babysitter-sdk"
+
+
+def fixture_names() -> list[str]:
+    """The committed fixture runs, sorted."""
+    return sorted(p.name for p in FIXTURE_RUNS.iterdir() if (p / "run.json").is_file())
+
+
+def process_file_of(run_dir: Path) -> Path:
+    """The fixture process that made ``run_dir`` (from run.json's entry point)."""
+    meta = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    return FIXTURE_PROCESSES / Path(meta["entrypoint"]["importPath"]).name
+
+
+def copy_fixture(name: str, dest: Path) -> Path:
+    """A private copy of fixture run ``name`` at ``dest/<name>`` (no SDK staging)."""
+    target = dest / name
+    shutil.copytree(FIXTURE_RUNS / name, target, symlinks=True)
+    return target
+
+
+Entry = tuple[str, int, bytes | str | None]
+
+
+def snapshot(root: Path) -> dict[str, Entry]:
+    """Every path under ``root`` with its kind, permission bits and content (or link target)."""
+    found: dict[str, Entry] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            st = path.lstat()
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                found[rel] = ("link", mode, os.readlink(path))
+            elif stat.S_ISDIR(st.st_mode):
+                found[rel] = ("dir", mode, None)
+            else:
+                found[rel] = ("file", mode, path.read_bytes())
+    return found
+
+
+def snapshot_diff(before: Mapping[str, Entry], after: Mapping[str, Entry]) -> list[str]:
+    """Human-readable differences between two snapshots (empty when identical)."""
+    diffs = [f"removed {p}" for p in sorted(set(before) - set(after))]
+    diffs += [f"added {p}" for p in sorted(set(after) - set(before))]
+    diffs += [f"changed {p}" for p in sorted(set(before) & set(after)) if before[p] != after[p]]
+    return diffs
+
+
+# --- the real SDK -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Sdk:
+    """The pinned SDK's CLI and the Node that runs it."""
+
+    node: str
+    babysitter: Path
+    node_modules: Path
+    version: str
+
+    @property
+    def dist(self) -> Path:
+        return self.node_modules / "@a5c-ai" / "babysitter-sdk" / "dist"
+
+
+def pinned_version() -> str:
+    """The SDK version the repository's package.json pins."""
+    package = json.loads((REPO / "package.json").read_text(encoding="utf-8"))
+    return str(package["devDependencies"][SDK_PACKAGE])
+
+
+def _installed_version(node_modules: Path) -> str | None:
+    manifest = node_modules / "@a5c-ai" / "babysitter-sdk" / "package.json"
+    try:
+        return str(json.loads(manifest.read_text(encoding="utf-8"))["version"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def _install_lock() -> FileLock:
+    digest = hashlib.sha1(str(REPO).encode()).hexdigest()[:12]
+    return FileLock(Path(tempfile.gettempdir()) / f"babysit-plugin-npm-ci-{digest}.lock")
+
+
+@functools.cache
+def find_sdk() -> Sdk | str:
+    """The pinned SDK under ``<repo>/node_modules``, installing it once if missing.
+
+    Returns a reason string instead when it cannot be had (no node, no npm, install failed).
+    ``npm ci`` runs under a file lock so concurrent test sessions install it once.
+    """
+    node = shutil.which("node")
+    if node is None:
+        return "node is not on PATH: the end-to-end tests drive the real babysitter SDK"
+    node_modules = REPO / "node_modules"
+    babysitter = node_modules / ".bin" / "babysitter"
+    want = pinned_version()
+    with _install_lock():
+        if not babysitter.exists() or _installed_version(node_modules) != want:
+            npm = shutil.which("npm")
+            if npm is None:
+                return "npm is not on PATH: cannot install the babysitter SDK for the e2e tests"
+            proc = subprocess.run(
+                [npm, *NPM_CI[1:]],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=False,
+            )
+            if proc.returncode != 0:
+                return f"`npm ci` failed at {REPO}: {proc.stderr.strip()[-500:]}"
+    version = _installed_version(node_modules)
+    if version != want:
+        return f"{node_modules}: expected {SDK_PACKAGE}@{want}, found {version}"
+    return Sdk(node=node, babysitter=babysitter, node_modules=node_modules, version=version)
+
+
+class Project:
+    """A throw-away project root for SDK runs: ``.a5c/processes``, ``.a5c/runs``, no user env."""
+
+    def __init__(self, sdk: Sdk, root: Path, processes: Sequence[Path] = ()) -> None:
+        self.sdk = sdk
+        self.root = root
+        self.processes = root / ".a5c" / "processes"
+        self.runs = root / ".a5c" / "runs"
+        self.processes.mkdir(parents=True, exist_ok=True)
+        self.runs.mkdir(parents=True, exist_ok=True)
+        link = root / "node_modules"
+        if not link.exists():
+            link.symlink_to(sdk.node_modules, target_is_directory=True)
+        home = root / "home"
+        home.mkdir(exist_ok=True)
+        self.env = record.recording_env(home)
+        self.env["PYTHONPATH"] = os.pathsep.join(
+            [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+        )
+        for process in processes:
+            shutil.copy2(process, self.processes / process.name)
+        self._inputs = 0
+
+    def babysitter(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run the SDK CLI in the project root."""
+        proc = subprocess.run(
+            [str(self.sdk.babysitter), *args],
+            cwd=self.root,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"babysitter {' '.join(args)} exited {proc.returncode}\n"
+                f"{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def plugin_argv(self, *args: str) -> list[str]:
+        """The command line of ``babysit-plugin`` with this interpreter."""
+        return [sys.executable, "-m", "babysit_plugin", *args]
+
+    def plugin(
+        self, *args: str, stdin: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``babysit-plugin`` as a separate process in the project root."""
+        proc = subprocess.run(
+            self.plugin_argv(*args),
+            cwd=self.root,
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"babysit-plugin {' '.join(args)} exited {proc.returncode}\n"
+                f"{proc.stdout}\n{proc.stderr}"
+            )
+        return proc
+
+    def write(self, text: str, name: str | None = None) -> Path:
+        """A scratch file outside any run."""
+        self._inputs += 1
+        scratch = self.root / "scratch"
+        scratch.mkdir(exist_ok=True)
+        path = scratch / (name or f"input-{self._inputs}.json")
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def create(
+        self,
+        process: str,
+        run_id: str,
+        inputs: Any = None,
+        harness: str | None = None,
+    ) -> Path:
+        """``run:create`` for ``.a5c/processes/<process>.js``; returns the run directory."""
+        args = [
+            "run:create",
+            "--process-id",
+            f"e2e/{process}",
+            "--entry",
+            f"{self.processes / (process + '.js')}#process",
+            "--runs-dir",
+            str(self.runs),
+            "--run-id",
+            run_id,
+            "--json",
+        ]
+        if inputs is not None:
+            args += ["--inputs", str(self.write(json.dumps(inputs)))]
+        if harness is not None:
+            args += ["--harness", harness]
+        out = json.loads(self.babysitter(*args).stdout)
+        return Path(out["runDir"])
+
+    def iterate(self, run_dir: Path) -> dict[str, Any]:
+        """``run:iterate --json``, which must succeed; parsed as ``JSON.parse`` would."""
+        result = jsonjs.loads(self.babysitter("run:iterate", str(run_dir), "--json").stdout)
+        assert isinstance(result, dict)
+        return result
+
+    def output(self, run_dir: Path) -> Any:
+        """The process's return value as the SDK stored it."""
+        return json.loads((run_dir / "state" / "output.json").read_text(encoding="utf-8"))
+
+    def stage(self, name: str) -> Path:
+        """A copy of fixture run ``name`` under this project, ready for the SDK to replay."""
+        source = FIXTURE_RUNS / name
+        return record.stage_run(source, process_file_of(source), self.root, self.sdk.node_modules)

@@ -1,0 +1,169 @@
+"""The recorded SDK runs in tests/fixtures read and re-serialize exactly as the SDK wrote them."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import rundirs
+from rundirs import FIXTURE_RUNS, REPO, Project, Sdk, record
+
+from babysit_plugin.cmd_protocol import pending_json
+from protocol import jsonjs, open_run, pending_actions, read_journal, verify_run
+
+DEMO_RUN = REPO / "babysit_plugin" / "data" / "demo" / "runs" / "demo"
+COMMITTED = [*(FIXTURE_RUNS / name for name in rundirs.fixture_names()), DEMO_RUN]
+JSON_FILES = sorted(p for run in COMMITTED for p in run.rglob("*.json"))
+
+# The keys of a run:iterate nextActions entry that `pending --json` reports too.
+ACTION_KEYS = (
+    "effectId",
+    "invocationKey",
+    "kind",
+    "label",
+    "labels",
+    "taskId",
+    "stepId",
+    "taskDefRef",
+    "inputsRef",
+    "requestedAt",
+    "schedulerHints",
+)
+
+
+def _id(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+@pytest.fixture(scope="session")
+def sdk() -> Sdk:
+    found = rundirs.find_sdk()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
+
+
+@pytest.fixture(scope="session")
+def big_result_run(sdk: Sdk, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The big-result recipe recorded now (it is not committed: its blob is over 1 MiB)."""
+    dest = tmp_path_factory.mktemp("generated-fixtures")
+    recorded: Path = record.record(record.recipe_named("big-result"), dest, sdk.babysitter)
+    return recorded
+
+
+def test_fixtures_are_present() -> None:
+    """Every recipe of record.py except the generated one has a committed run directory."""
+    recipes = {r.name for r in record.RECIPES if not r.generated}
+    assert set(rundirs.fixture_names()) == recipes
+    assert len(JSON_FILES) > 100
+
+
+@pytest.mark.parametrize("path", JSON_FILES, ids=_id)
+def test_json_file_round_trips_byte_for_byte(path: Path) -> None:
+    """dumps(loads(text)) + newline reproduces the file the SDK wrote, byte for byte."""
+    text = path.read_bytes().decode("utf-8")
+    assert jsonjs.dumps(jsonjs.loads(text)) + "\n" == text
+
+
+def test_generated_big_result_round_trips(big_result_run: Path) -> None:
+    """The >1 MiB run's files, the spilled blob included, round-trip byte for byte."""
+    blobs = list(big_result_run.glob("tasks/*/blobs/result-*.json"))
+    assert len(blobs) == 1
+    assert blobs[0].stat().st_size > 1024 * 1024
+    for path in sorted(big_result_run.rglob("*.json")):
+        text = path.read_bytes().decode("utf-8")
+        assert jsonjs.dumps(jsonjs.loads(text)) + "\n" == text, path
+
+
+# Runs verify_run wrongly rejects, with the reason (the SDK replays them without complaint).
+VERIFY_DEFECTS = {
+    "iterations": "verify_run reports a --stdout-ref/--stderr-ref naming a file that does not "
+    "exist as an error; task:post accepts any ref and replay never reads it",
+}
+
+
+def _verify_cases() -> list[Any]:
+    return [
+        pytest.param(
+            run_dir,
+            id=_id(run_dir),
+            marks=[pytest.mark.xfail(strict=True, reason=VERIFY_DEFECTS[run_dir.name])]
+            if run_dir.name in VERIFY_DEFECTS
+            else [],
+        )
+        for run_dir in COMMITTED
+    ]
+
+
+@pytest.mark.parametrize("run_dir", _verify_cases())
+def test_journal_reads_and_run_verifies(run_dir: Path) -> None:
+    """Every journal validates, every effect is accounted for, and verify finds no problem."""
+    run = open_run(run_dir)
+    journal = read_journal(run)
+    files = sorted(p.name for p in (run_dir / "journal").glob("*.json"))
+    assert [e.filename for e in journal.events] == files
+    assert [e.seq for e in journal.events] == list(range(1, len(files) + 1))
+    requested = {p.name for p in (run_dir / "tasks").iterdir()}
+    assert set(journal.effects) == requested
+    report = verify_run(run_dir)
+    assert [p.message for p in report.problems] == []
+
+
+def _sdk_view(action: dict[str, Any]) -> dict[str, Any]:
+    return {k: action[k] for k in ACTION_KEYS if k in action}
+
+
+def _pending_cases() -> Iterator[Any]:
+    for run_dir in COMMITTED:
+        yield pytest.param(run_dir, id=_id(run_dir))
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("run_dir", list(_pending_cases()))
+def test_pending_equals_sdk_next_actions(run_dir: Path, sdk: Sdk, tmp_path: Path) -> None:
+    """Pending actions derived from the journal equal run:iterate's nextActions on a copy."""
+    run = open_run(run_dir)
+    ours = pending_json(run, pending_actions(run))["pending"]
+    project = Project(sdk, tmp_path)
+    if run_dir == DEMO_RUN:
+        staged = record.stage_run(
+            run_dir, run_dir.parent.parent / "processes" / "demo.js", tmp_path, sdk.node_modules
+        )
+    else:
+        staged = project.stage(run_dir.name)
+    result = project.iterate(staged)
+    theirs = result.get("nextActions") or []
+    assert ours == [_sdk_view(a) for a in theirs]
+    tasks = {a.effect_id: a.task for a in pending_actions(run)}
+    for action in theirs:
+        task = tasks[action["effectId"]]
+        assert task is not None
+        assert task.raw == action["taskDef"]
+
+
+@pytest.mark.e2e
+def test_big_result_pending_equals_sdk(big_result_run: Path, sdk: Sdk, tmp_path: Path) -> None:
+    """The generated >1 MiB run's pending effect matches run:iterate, sha256 included."""
+    run = open_run(big_result_run)
+    ours = pending_json(run, pending_actions(run))["pending"]
+    staged = record.stage_run(
+        big_result_run,
+        rundirs.FIXTURE_PROCESSES / "big-result.js",
+        tmp_path,
+        sdk.node_modules,
+    )
+    theirs = Project(sdk, tmp_path).iterate(staged).get("nextActions") or []
+    assert ours == [_sdk_view(a) for a in theirs]
+    assert len(theirs) == 1
+    metadata = theirs[0]["taskDef"]["metadata"]
+    assert metadata["rows"] == 9000
+    # The process received the posted value as stored: stableClone-d (keys sorted).
+    sent = jsonjs.dumps(jsonjs.stable_clone(jsonjs.loads(record.big_value())), indent=None)
+    assert metadata["sha256"] == hashlib.sha256(sent.encode("utf-8")).hexdigest()
