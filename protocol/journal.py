@@ -48,6 +48,7 @@ import os
 import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -61,10 +62,9 @@ from protocol.models import (
     EffectError,
     EffectRecord,
     Journal,
-    JournalEvent,
+    JournalEntry,
     Run,
     RunMetadata,
-    UnknownEventData,
 )
 from protocol.ulid import next_ulid
 
@@ -131,9 +131,20 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
-def _read_text(path: Path) -> str:
-    # Node's readFile(..., "utf8") replaces malformed sequences with U+FFFD.
-    return path.read_bytes().decode("utf-8", errors="replace")
+def _read_text(path: str | Path) -> str:
+    # Node's readFile(..., "utf8") replaces malformed sequences with U+FFFD. os.open/os.read
+    # instead of open(): journal files are small and many, and io.open dominates otherwise.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        data = os.read(fd, 65536)
+        if len(data) == 65536:
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    return data.decode("utf-8", errors="replace")
 
 
 def read_json_file(path: Path) -> JsonValue:
@@ -240,6 +251,7 @@ class _Parsed:
 
 def _parse_files(run_path: Path, names: list[str]) -> list[_Parsed]:
     journal_dir = run_path / "journal"
+    prefix = os.path.join(journal_dir, "")
     repair = repair_hint(run_path)
     parsed: list[_Parsed] = []
     for name in names:
@@ -255,7 +267,7 @@ def _parse_files(run_path: Path, names: list[str]) -> list[_Parsed]:
                 f"out of journal/ (the SDK fails on it), then {repair}",
                 str(journal_dir / name),
             )
-        full = journal_dir / name
+        full = prefix + name
         try:
             value = loads(_read_text(full))
         except JsonParseError as exc:
@@ -287,7 +299,8 @@ class _Validator:
         self.run_path = run_path
         self.repair = repair_hint(run_path)
         self.head: tuple[int, str, str] | None = None  # seq, ulid, file name
-        self.effects: dict[str, EffectRecord] = {}
+        # EffectRecord keyword arguments; the records are built once at the end.
+        self.effects: dict[str, dict[str, Any]] = {}
         self.request_file: dict[str, str] = {}
         self.resolve_file: dict[str, str] = {}
         self.invocations: dict[str, str] = {}
@@ -419,7 +432,7 @@ class _Validator:
         label = data.get("label")
         invocation_hash = data.get("invocationHash")
         inputs = data.get("inputsRef")
-        self.effects[effect_id] = EffectRecord(
+        self.effects[effect_id] = dict(
             effect_id=effect_id,
             invocation_key=invocation_key,
             invocation_hash=invocation_hash if isinstance(invocation_hash, str) else None,
@@ -473,7 +486,7 @@ class _Validator:
                 "the result belongs to no request; move the file out of journal/, then "
                 + self.repair,
             )
-        if record.status != "requested":
+        if record["status"] != "requested":
             raise self.fail(
                 p.name,
                 f"expected one {t} for effect {effect_id}, found a second (the first is "
@@ -482,8 +495,7 @@ class _Validator:
                 + self.repair,
             )
         recorded_at = p.body.get("recordedAt")
-        self.effects[effect_id] = attrs.evolve(
-            record,
+        record.update(
             status="ok" if status == "ok" else "error",
             result_ref=_str_or_none(data.get("resultRef")),
             error=_effect_error(data.get("error")),
@@ -526,17 +538,15 @@ def _effect_error(value: object) -> EffectError | None:
     return error
 
 
-def read_journal(run: Run, *, structure_events: bool = True) -> Journal:
+def read_journal(run: Run) -> Journal:
     """Read and validate ``journal/`` as the SDK's replay does.
 
-    Raises :class:`JournalCorruptError` at the first violation. With
-    ``structure_events=False`` only the effects are built (``Journal.events`` then holds
-    events whose ``data`` is left raw), which is faster for large journals.
+    Raises :class:`JournalCorruptError` at the first violation. The typed events
+    (``Journal.events``) are structured on first use.
     """
     names = journal_files(run.path)
     parsed = _parse_files(run.path, names)
     validator = _Validator(run.path)
-    events: list[JournalEvent] = []
     for index, p in enumerate(parsed):
         validator.sequence(p, index + 1)
         event_type = p.body.get("type")
@@ -544,34 +554,15 @@ def read_journal(run: Run, *, structure_events: bool = True) -> Journal:
             validator.requested(p)
         elif event_type == "EFFECT_RESOLVED":
             validator.resolved(p)
-        events.append(_event(run.path, p, structure_events))
-    return Journal(run_path=run.path, events=tuple(events), effects=validator.effects)
-
-
-def _event(run_path: Path, p: _Parsed, structure: bool) -> JournalEvent:
-    if not structure:
-        raw_type = p.body.get("type")
-        raw_at = p.body.get("recordedAt")
-        raw_sum = p.body.get("checksum")
-
-        return JournalEvent(
-            seq=int(p.seq),
-            ulid=p.ulid,
-            filename=p.name,
-            type=raw_type if isinstance(raw_type, str) else "UNKNOWN",
-            recorded_at=raw_at if isinstance(raw_at, str) else None,
-            data=UnknownEventData(raw=p.body.get("data")),
-            checksum=raw_sum if isinstance(raw_sum, str) else None,
-        )
-    try:
-        return cv.structure_event(p.body, seq=int(p.seq), ulid=p.ulid, filename=p.name)
-    except Exception as exc:
-        lines = cv.error_lines(exc, "$.data")
-        path = run_path / "journal" / p.name
-        raise JournalCorruptError(
-            f"journal/{p.name}: {lines[0]} — the event is malformed; restore the file",
-            str(path),
-        ) from None
+    head = validator.head
+    return Journal(
+        run_path=run.path,
+        head=(head[0], head[1]) if head is not None else None,
+        effects={eid: EffectRecord(**kw) for eid, kw in validator.effects.items()},
+        entries=tuple(
+            JournalEntry(filename=p.name, seq=int(p.seq), ulid=p.ulid, body=p.body) for p in parsed
+        ),
+    )
 
 
 # --- appending ------------------------------------------------------------------------------
@@ -602,7 +593,7 @@ def append_event(
     try:
         ulid = next_ulid(now, head[1] if head else None, entropy=entropy)
     except ValueError:
-        last = journal.events[-1].filename if journal.events else "?"
+        last = journal.entries[-1].filename if journal.entries else "?"
         raise JournalCorruptError(
             f"journal/{last}: expected a canonical ULID in the last file name, found "
             f"{head[1] if head else None!r} — no new ULID can sort after it; "

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, TypeAlias, Union
 
@@ -37,6 +38,7 @@ __all__ = [
     "Entrypoint",
     "EventData",
     "Journal",
+    "JournalEntry",
     "JournalEvent",
     "MaybeJson",
     "NoValue",
@@ -253,20 +255,38 @@ class EffectRecord:
 
 
 @frozen(kw_only=True)
+class JournalEntry:
+    """One journal file as read: its name, the seq and ULID in it, and its JSON object."""
+
+    filename: str
+    seq: int
+    ulid: str
+    body: dict[str, JsonValue]
+
+
+@frozen(kw_only=True)
 class Journal:
-    """A validated journal: its events in order, and the effects they describe."""
+    """A validated journal: the effects it describes, its head and its files.
+
+    ``events`` (typed :class:`JournalEvent`\\ s) is computed on first use: deriving pending
+    actions needs only ``effects`` and ``head``.
+    """
 
     run_path: Path
-    events: tuple[JournalEvent, ...]
+    head: tuple[int, str] | None
     effects: Mapping[str, EffectRecord]
+    entries: tuple[JournalEntry, ...] = field(repr=False)
 
-    @property
-    def head(self) -> tuple[int, str] | None:
-        """``(seq, ulid)`` of the last event, or ``None`` for an empty journal."""
-        if not self.events:
-            return None
-        last = self.events[-1]
-        return (last.seq, last.ulid)
+    @cached_property
+    def events(self) -> tuple[JournalEvent, ...]:
+        """Every event in journal order, structured by :mod:`protocol.converter`."""
+        # Imported here: the converter imports this module.
+        from protocol.converter import structure_event  # noqa: PLC0415
+
+        return tuple(
+            structure_event(e.body, seq=e.seq, ulid=e.ulid, filename=e.filename)
+            for e in self.entries
+        )
 
     @property
     def pending(self) -> tuple[EffectRecord, ...]:

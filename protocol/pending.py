@@ -107,7 +107,7 @@ def _action(record: EffectRecord, task: TaskDef, group: str | None, count: int) 
 def pending_actions(run: Run, journal: Journal | None = None) -> list[PendingAction]:
     """The pending effects of ``run`` as ``run:iterate`` would list them, in request order."""
     if journal is None:
-        journal = read_journal(run, structure_events=False)
+        journal = read_journal(run)
     pending = journal.pending
     count = len(pending)
     group = parallel_group_id([r.invocation_key for r in pending]) if count > 1 else None

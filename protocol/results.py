@@ -262,11 +262,11 @@ def post_result(
     started_at = result.started_at if result.started_at is not None else now
     finished_at = result.finished_at if result.finished_at is not None else now
 
-    _check_pending(read_journal(run, structure_events=False), run, effect_id)
+    _check_pending(read_journal(run), run, effect_id)
 
     options = lock or LockOptions()
     with RunLock.from_options(run, options):
-        journal = read_journal(run, structure_events=False)
+        journal = read_journal(run)
         record = _check_pending(journal, run, effect_id)
         if result.invocation_key is not None and result.invocation_key != record.invocation_key:
             raise InvalidValueError(

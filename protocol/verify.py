@@ -300,7 +300,7 @@ def verify_run(run_dir: str | os.PathLike[str]) -> VerifyReport:
     names: list[str] = []
     try:
         names = journal_files(run.path)
-        journal = read_journal(run, structure_events=False)
+        journal = read_journal(run)
     except ProtocolError as exc:
         found.add(exc)
     _check_checksums(run, names, found)
@@ -313,7 +313,7 @@ def verify_run(run_dir: str | os.PathLike[str]) -> VerifyReport:
     return VerifyReport(
         run_dir=run.path,
         problems=tuple(found.items),
-        events=len(journal.events) if journal is not None else 0,
+        events=len(journal.entries) if journal is not None else 0,
         effects=len(journal.effects) if journal is not None else 0,
         pending=len(journal.pending) if journal is not None else 0,
     )
