@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -13,6 +14,7 @@ import pytest
 import rundirs
 from runbuilder import FAKES, Fakes, RunDir, agent, make_run, shell
 
+from babysit_plugin import progress
 from babysit_plugin.dispatch import DispatchOptions, build_waves, dispatch_run
 from babysit_plugin.execute import ExecOptions
 from babysit_plugin.prompts import build_agent_prompt
@@ -49,7 +51,15 @@ def max_overlap(spans: list[tuple[int, int]]) -> int:
 
 
 def opts(**kwargs: Any) -> DispatchOptions:
-    exec_keys = {"harness", "harness_command", "model", "kinds", "timeout", "sleep_horizon"}
+    exec_keys = {
+        "harness",
+        "harness_command",
+        "model",
+        "kinds",
+        "timeout",
+        "sleep_horizon",
+        "kill_grace",
+    }
     exec_opts = ExecOptions(**{k: v for k, v in kwargs.items() if k in exec_keys})
     rest = {k: v for k, v in kwargs.items() if k not in exec_keys}
     return DispatchOptions(exec=exec_opts, handle_signals=False, **rest)
@@ -584,7 +594,7 @@ def test_deadline_leaves_unfinished_effects_pending(tmp_path: Path, fakes: Fakes
     """At the deadline running children are killed, their effects stay pending, claims go."""
     run = make_run(tmp_path, [agent("@forever"), shell("echo quick")])
     t0 = time.monotonic()
-    report = dispatch_run(run.path, opts(deadline=time.monotonic() + 1.0))
+    report = dispatch_run(run.path, opts(deadline=time.monotonic() + 1.0, kill_grace=0.2))
     assert time.monotonic() - t0 < 6
     assert report.deadline_reached
     assert report.exit_code == 0
@@ -617,3 +627,22 @@ def test_journal_is_read_once_per_wave(tmp_path: Path) -> None:
     assert report.effects == []
     assert report.exit_code == 0
     assert len(read_journal(open_run(run.path)).events) == 3
+
+
+def test_terminal_progress_shows_status_and_finished_lines(tmp_path: Path) -> None:
+    """On a terminal a status line is redrawn and each finished effect gets its own line."""
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    display = progress.for_stream(stream)
+    assert isinstance(display, progress.TtyProgress)
+    run = make_run(tmp_path, [shell("echo a"), shell("exit 1")])
+    dispatch_run(run.path, opts(progress=display))
+    text = stream.getvalue()
+    assert "running 1 · done 0 · failed 0 · 00:00" in text or "running 2 ·" in text
+    assert f"ok       shell       {run.effect_ids[0]}  echo a" in text
+    assert f"error    shell       {run.effect_ids[1]}  exit 1" in text
+    assert text.endswith("\r\x1b[2K")
