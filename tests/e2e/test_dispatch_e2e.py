@@ -69,7 +69,8 @@ def test_fanout_run_completes_with_the_values_each_effect_produced(project: Proj
     assert max(r["start"] for r in records) < min(r["end"] for r in records)
     assert verify_run(run_dir).ok
     shell_logs = sorted((run_dir / "tasks").glob("*/stderr.log"))
-    assert sorted(t for p in shell_logs if (t := p.read_text())) == ["note 1\n", "note 2\n", "note 3\n"]
+    notes = sorted(text for p in shell_logs if (text := p.read_text()))
+    assert notes == ["note 1\n", "note 2\n", "note 3\n"]
 
 
 def test_sixteen_one_second_effects_take_one_second(project: Project) -> None:
