@@ -1,0 +1,190 @@
+"""post_result writes the same bytes as the SDK's `task:post`, and the SDK replays them.
+
+One run with six parallel effects is created by the real SDK and copied twice; one copy gets
+its results from `babysitter task:post`, the other from `post_result`, with the same
+startedAt/finishedAt. The two run directories must then be identical byte for byte, except
+the new journal files' ULID (name), recordedAt and checksum, and our private directory.
+Finally `run:iterate` completes both copies with the same process output.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sdk_helpers import SdkProject, find_cli
+
+from protocol import (
+    ResultInput,
+    effect_error_from_json,
+    event_checksum,
+    loads,
+    open_run,
+    post_result,
+    read_json_arg,
+    to_file_text,
+    verify_run,
+)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+STARTED = "2026-03-04T05:06:07.089Z"
+FINISHED = "2026-03-04T05:06:08.001Z"
+
+PROCESS = """\
+const { defineTask } = require("@a5c-ai/babysitter-sdk");
+
+const work = defineTask("work", (args) => ({
+  kind: "shell",
+  title: `work ${args.name}`,
+  shell: { command: "true" },
+}));
+
+exports.process = async function (inputs, ctx) {
+  const names = ["unicode", "floats", "keys", "error", "logs", "big"];
+  return await ctx.parallel.all(
+    names.map((name) => async () => {
+      try {
+        return { name, ok: await ctx.task(work, { name }) };
+      } catch (e) {
+        if (e && e.isIntrinsic) throw e;
+        return { name, caught: e.name, message: e.message };
+      }
+    }),
+  );
+};
+"""
+
+# Value files as a user would write them: task:post trims and JSON.parses them.
+VALUES = {
+    "unicode": '  "ü € 😀 \\u2028 \\u0000 e\\u0301 \\ud800 \\udfff\\ud83d"\n',
+    "floats": "[1e21, 1.5e-7, 5e-324, -0, 100.0, 0.1, 1.7976931348623157e308, "
+    "9007199254740993, 123456789012345680000, 1e-7, 12345.678e3]",
+    "keys": '{"b": {"Z": 1, "a": 2, "\\u00e4": 3, "10": 4, "2": 5, "A": 6, "_": 7, "-": 8, '
+    '"a1": 9, "a10": 10, "a2": 11}, "a": [{"y": 1, "x": {"d": [], "c": {}}}], "": 0, '
+    '"B": null, "b": 1}',
+    "logs": '{"done": true}',
+}
+ERROR = (
+    '{"name": "ValidationError", "message": "bad input ✗", "stack": "Error: bad\\n    at x", '
+    '"data": {"z": 1, "a": [2, {"d": 1, "c": 2}], "10": "ten"}, "extra": "dropped"}'
+)
+
+
+def _big_value() -> str:
+    rows = [{"id": i, "text": f"row {i} ✓", "v": i / 7} for i in range(12_000)]
+    return json.dumps({"rows": rows, "zz": "end", "aa": "start"})
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".babysit-plugin" not in p.relative_to(root).parts
+    }
+
+
+def _normalized_event(text: bytes) -> str:
+    body = loads(text.decode("utf-8"))
+    assert isinstance(body, dict)
+    assert body["checksum"] == event_checksum(body["type"], body["recordedAt"], body["data"])
+    body["recordedAt"] = "<recordedAt>"
+    body["checksum"] = "<checksum>"
+    return to_file_text(body)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> SdkProject:
+    found = find_cli()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return SdkProject(tmp_path_factory.mktemp("sdk-project"), found)
+
+
+def test_post_result_matches_task_post_byte_for_byte(project: SdkProject) -> None:
+    """Same results posted by task:post and post_result give identical run directories."""
+    process = project.write("proc.js", PROCESS)
+    run_dir = project.create_run(process)
+    waiting = project.iterate(run_dir)
+    assert waiting["status"] == "waiting"
+    actions = {a["taskDef"]["title"].split()[1]: a["effectId"] for a in waiting["nextActions"]}
+    assert sorted(actions) == ["big", "error", "floats", "keys", "logs", "unicode"]
+
+    by_sdk = project.runs / "by-sdk"
+    by_py = project.runs / "by-py"
+    shutil.copytree(run_dir, by_sdk, symlinks=True)
+    shutil.copytree(run_dir, by_py, symlinks=True)
+
+    stamps = ("--started-at", STARTED, "--finished-at", FINISHED)
+    files = {name: project.write(f"in/{name}.json", text) for name, text in VALUES.items()}
+    files["big"] = project.write("in/big.json", _big_value())
+    error_file = project.write("in/error.json", ERROR)
+    stdout = project.write("in/stdout.txt", "out ✓\nline 2\n")
+    stderr = project.write("in/stderr.txt", "warn\n")
+    run = open_run(by_py)
+    order = ["unicode", "floats", "keys", "error", "logs", "big"]
+    for name in order:
+        effect_id = actions[name]
+        if name == "error":
+            project.task_post(
+                by_sdk, effect_id, "--status", "error", "--error", error_file, *stamps
+            )
+            result = ResultInput(
+                status="error",
+                error=effect_error_from_json(read_json_arg(error_file)),
+                started_at=STARTED,
+                finished_at=FINISHED,
+            )
+        else:
+            extra: tuple[str | Path, ...] = ()
+            if name == "logs":
+                extra = ("--stdout-file", stdout, "--stderr-file", stderr)
+            project.task_post(
+                by_sdk, effect_id, "--status", "ok", "--value", files[name], *stamps, *extra
+            )
+            result = ResultInput(
+                status="ok",
+                value=read_json_arg(files[name]),
+                stdout=stdout if name == "logs" else None,
+                stderr=stderr if name == "logs" else None,
+                started_at=STARTED,
+                finished_at=FINISHED,
+            )
+        post_result(run, effect_id, result)
+
+    sdk_files, py_files = _files(by_sdk), _files(by_py)
+    new_sdk = sorted(k for k in sdk_files if k.startswith("journal/") and k not in _files(run_dir))
+    new_py = sorted(k for k in py_files if k.startswith("journal/") and k not in _files(run_dir))
+    assert len(new_sdk) == len(new_py) == 6
+    for sdk_name, py_name in zip(new_sdk, new_py, strict=True):
+        assert sdk_name.split(".")[0] == py_name.split(".")[0]
+        assert _normalized_event(sdk_files.pop(sdk_name)) == _normalized_event(
+            py_files.pop(py_name)
+        )
+    assert sorted(sdk_files) == sorted(py_files)
+    for name in sdk_files:
+        assert sdk_files[name] == py_files[name], f"{name} differs"
+    assert any("/blobs/result-" in name for name in py_files)
+    assert any(name.endswith("stdout.log") for name in py_files)
+    assert verify_run(by_py).problems == ()
+
+    outputs: list[Any] = []
+    for copy in (by_sdk, by_py):
+        done = project.iterate(copy)
+        assert done["status"] == "completed", done
+        outputs.append((copy / "state" / "output.json").read_bytes())
+    assert outputs[0] == outputs[1]
+    output = json.loads(outputs[1])
+    assert output[3] == {
+        "name": "error",
+        "caught": "ValidationError",
+        "message": "bad input ✗",
+    }
+    assert output[4] == {"name": "logs", "ok": {"done": True}}
