@@ -81,7 +81,7 @@ class SdkProject:
     def create_run(
         self, process: Path, *, process_id: str = "x", export: str = "process", **flags: str
     ) -> Path:
-        """``run:create`` for ``process#export``; extra flags as ``run_id="r"`` -> ``--run-id r``."""
+        """``run:create`` for ``process#export``; flags: ``run_id="r"`` -> ``--run-id r``."""
         args: list[str | Path] = [
             "run:create",
             "--process-id",
