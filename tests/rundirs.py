@@ -41,6 +41,7 @@ __all__ = [
     "REPO",
     "Project",
     "Sdk",
+    "SdkUnavailableError",
     "copy_fixture",
     "find_sdk",
     "fixture_names",
@@ -137,13 +138,12 @@ def _install_lock() -> FileLock:
     return FileLock(Path(tempfile.gettempdir()) / f"babysit-plugin-npm-ci-{digest}.lock")
 
 
-@functools.cache
-def find_sdk() -> Sdk | str:
-    """The pinned SDK under ``<repo>/node_modules``, installing it once if missing.
+class SdkUnavailableError(RuntimeError):
+    """Node is there but the pinned SDK could not be installed: a failure, not a skip."""
 
-    Returns a reason string instead when it cannot be had (no node, no npm, install failed).
-    ``npm ci`` runs under a file lock so concurrent test sessions install it once.
-    """
+
+@functools.cache
+def _locate_sdk() -> Sdk | str | SdkUnavailableError:
     node = shutil.which("node")
     if node is None:
         return "node is not on PATH: the end-to-end tests drive the real babysitter SDK"
@@ -154,7 +154,10 @@ def find_sdk() -> Sdk | str:
         if not babysitter.exists() or _installed_version(node_modules) != want:
             npm = shutil.which("npm")
             if npm is None:
-                return "npm is not on PATH: cannot install the babysitter SDK for the e2e tests"
+                return SdkUnavailableError(
+                    f"{node_modules}: the babysitter SDK is not installed and npm is not on "
+                    "PATH — install npm, or run `npm ci --ignore-scripts` at the repo root"
+                )
             proc = subprocess.run(
                 [npm, *NPM_CI[1:]],
                 cwd=REPO,
@@ -164,11 +167,30 @@ def find_sdk() -> Sdk | str:
                 check=False,
             )
             if proc.returncode != 0:
-                return f"`npm ci` failed at {REPO}: {proc.stderr.strip()[-500:]}"
+                return SdkUnavailableError(
+                    f"`npm ci` failed at {REPO}: {proc.stderr.strip()[-500:]}"
+                )
     version = _installed_version(node_modules)
-    if version != want:
-        return f"{node_modules}: expected {SDK_PACKAGE}@{want}, found {version}"
+    if version != want or not babysitter.exists():
+        return SdkUnavailableError(
+            f"{node_modules}: expected {SDK_PACKAGE}@{want}, found {version} — run `npm ci` "
+            "at the repo root"
+        )
     return Sdk(node=node, babysitter=babysitter, node_modules=node_modules, version=version)
+
+
+def find_sdk() -> Sdk | str:
+    """The pinned SDK under ``<repo>/node_modules``, installing it once if missing.
+
+    Returns the reason to skip (a string) only when Node itself is missing. When Node is
+    there but the SDK cannot be had (no npm, ``npm ci`` failed, wrong version) it raises
+    :class:`SdkUnavailableError`. ``npm ci`` runs under a file lock so concurrent test
+    sessions install it once.
+    """
+    found = _locate_sdk()
+    if isinstance(found, SdkUnavailableError):
+        raise SdkUnavailableError(str(found))
+    return found
 
 
 class Project:
