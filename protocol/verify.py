@@ -13,7 +13,8 @@ means something to clean up):
   which breaks the journal: reported as an error.
 - Every ref (``taskDefRef``, ``inputsRef``, ``resultRef``, ``stdoutRef``, ``stderrRef`` and
   a result's blob ``resultRef``) stays inside the run (no absolute path, ``..`` or symlink)
-  and names an existing file; no symlink is planted under ``tasks/``.
+  and names an existing file (a missing log is only a warning: ``task:post`` accepts any
+  ``--stdout-ref`` and replay never reads it); no symlink is planted under ``tasks/``.
 - A pending effect has a readable ``tasks/<id>/task.json``; a ``result.json`` beside it is a
   leftover of an interrupted post (the next post overwrites it): a warning.
 - A resolved effect's ``result.json`` parses and agrees with its ``EFFECT_RESOLVED``
@@ -129,7 +130,9 @@ def _check_leftovers(run: Run, head_seq: int, found: _Findings) -> None:
             )
 
 
-def _check_ref(run: Run, ref: str | None, what: str, found: _Findings) -> Path | None:
+def _check_ref(
+    run: Run, ref: str | None, what: str, found: _Findings, *, log: bool = False
+) -> Path | None:
     if ref is None:
         return None
     try:
@@ -138,11 +141,19 @@ def _check_ref(run: Run, ref: str | None, what: str, found: _Findings) -> Path |
         found.add(exc)
         return None
     if not path.is_file():
-        found.error(
-            path,
-            f"{what}: expected the file {ref} inside the run, found nothing — restore it "
-            "from version control",
-        )
+        if log:
+            # task:post accepts any --stdout-ref and replay never reads it: only logs are lost.
+            found.warning(
+                path,
+                f"{what}: expected the log file {ref} inside the run, found nothing — the "
+                "output it names is not in the run; ignore, or restore the file",
+            )
+        else:
+            found.error(
+                path,
+                f"{what}: expected the file {ref} inside the run, found nothing — restore it "
+                "from version control",
+            )
         return None
     return path
 
@@ -167,8 +178,8 @@ def _check_result(run: Run, record: EffectRecord, found: _Findings) -> None:
     eid = record.effect_id
     where = f"EFFECT_RESOLVED of {eid} (journal seq {record.resolved_seq})"
     result_path = _check_ref(run, record.result_ref, f"{where} resultRef", found)
-    _check_ref(run, record.stdout_ref, f"{where} stdoutRef", found)
-    _check_ref(run, record.stderr_ref, f"{where} stderrRef", found)
+    _check_ref(run, record.stdout_ref, f"{where} stdoutRef", found, log=True)
+    _check_ref(run, record.stderr_ref, f"{where} stderrRef", found, log=True)
     if result_path is None:
         return
     rel = result_path.relative_to(run.path)

@@ -168,3 +168,18 @@ def test_not_a_run(tmp_path: Path) -> None:
         f"{tmp_path / 'missing'}: expected a run directory, found nothing there — pass an "
         "existing <repo>/.a5c/runs/<runId> directory"
     ]
+
+
+def test_missing_log_ref_is_a_warning(tmp_path: Path) -> None:
+    """A stdoutRef naming no file loses only logs: a warning, the run still verifies."""
+    rb = RunBuilder(tmp_path)
+    rb.request(A)
+    post_result(open_run(rb.path), A, ResultInput(status="ok", value=1, stdout_ref="logs/a.log"))
+    (problem,) = verify_run(rb.path).problems
+    assert problem.severity == "warning"
+    assert problem.message == (
+        f"EFFECT_RESOLVED of {A} (journal seq 3) stdoutRef: expected the log file logs/a.log "
+        "inside the run, found nothing — the output it names is not in the run; ignore, or "
+        "restore the file"
+    )
+    assert verify_run(rb.path).ok
