@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -144,3 +146,69 @@ def test_hook_stays_within_its_budget_under_the_sdk(project: Project) -> None:
     assert second["action"] == "none"
     assert second["reason"] == "shell-pending"
     assert [a["label"] for a in second["nextActions"]] == ["slow-1", "slow-2"]
+
+
+# -- the skill against SDK 0.0.187's CLI ---------------------------------------------------------
+
+_SDK_CALL = re.compile(r"babysitter ([a-z]+:[a-z-]+)([^`\n]*)")
+
+
+def test_skill_uses_only_commands_and_flags_of_the_sdk_cli(project: Project) -> None:
+    """Every `babysitter CMD --flag` the skill names exists in the pinned SDK's usage."""
+    usage = project.babysitter("--help").stdout
+    lines = {
+        m.group(1): m.group(0)
+        for m in re.finditer(r"^\s*babysitter ([a-z]+:[a-z-]+)(.*)$", usage, re.MULTILINE)
+    }
+    calls = _SDK_CALL.findall(install.skill_source())
+    assert {cmd for cmd, _ in calls} >= {"run:iterate", "task:list", "task:post"}
+    for cmd, rest in calls:
+        assert cmd in lines, cmd
+        for flag in re.findall(r"--[a-z-]+", rest):
+            assert flag in lines[cmd], f"{cmd} {flag}"
+
+
+def test_installed_skill_commands_drive_a_run(project: Project) -> None:
+    """The installed skill's commands, run as written, take the demo run to completion."""
+    run_dir = demo_run(project)
+    install.install(project.root, env=project.env)
+    skill = (project.root / ".claude/skills/babysit-plugin/SKILL.md").read_text()
+    fenced = re.findall(r"^```bash\n(.*?)^```$", skill, re.MULTILINE | re.DOTALL)
+    commands = [line for block in fenced for line in block.splitlines()]
+    plugin = install.skill_command()
+    assert commands == [
+        f"{plugin} dispatch .a5c/runs/<runId> --json",
+        "babysitter run:iterate .a5c/runs/<runId> --json",
+        f"{plugin} pending .a5c/runs/<runId>",
+        f"{plugin} verify .a5c/runs/<runId>",
+    ]
+
+    def shell(command: str) -> subprocess.CompletedProcess[str]:
+        command = command.replace("<runId>", run_dir.name)
+        command = command.replace("babysitter ", f"{project.sdk.babysitter} ", 1)
+        return subprocess.run(
+            ["bash", "-c", command],
+            cwd=project.root,
+            env=project.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    waiting = json.loads(shell(commands[1]).stdout)
+    assert waiting["status"] == "waiting"
+    groups = {a["schedulerHints"]["parallelGroupId"] for a in waiting["nextActions"]}
+    assert len(groups) == 1
+    dispatched = shell(commands[0])
+    assert dispatched.returncode == 0, dispatched.stderr
+    assert json.loads(dispatched.stdout)["counts"] == {
+        "ok": 6,
+        "error": 0,
+        "skipped": 0,
+        "posted": 6,
+        "total": 6,
+    }
+    assert json.loads(shell(commands[1]).stdout)["status"] == "completed"
+    assert shell(commands[2]).returncode == 0
+    assert shell(commands[3]).returncode == 0
