@@ -34,6 +34,7 @@ if str(FIXTURES) not in sys.path:
     sys.path.insert(0, str(FIXTURES))
 
 import record  # noqa: E402  (tests/fixtures/record.py)
+import sdk_helpers  # noqa: E402  (tests/sdk_helpers.py: the CLI location, a clean environment)
 
 __all__ = [
     "FIXTURE_PROCESSES",
@@ -147,8 +148,8 @@ def _locate_sdk() -> Sdk | str | SdkUnavailableError:
     node = shutil.which("node")
     if node is None:
         return "node is not on PATH: the end-to-end tests drive the real babysitter SDK"
-    node_modules = REPO / "node_modules"
-    babysitter = node_modules / ".bin" / "babysitter"
+    node_modules = sdk_helpers.NODE_MODULES
+    babysitter = sdk_helpers.CLI
     want = pinned_version()
     with _install_lock():
         if not babysitter.exists() or _installed_version(node_modules) != want:
@@ -206,9 +207,7 @@ class Project:
         link = root / "node_modules"
         if not link.exists():
             link.symlink_to(sdk.node_modules, target_is_directory=True)
-        home = root / "home"
-        home.mkdir(exist_ok=True)
-        self.env = record.recording_env(home)
+        self.env = sdk_helpers.clean_env(root / "home")
         self.env["PYTHONPATH"] = os.pathsep.join(
             [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
         )
