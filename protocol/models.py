@@ -264,7 +264,7 @@ class JournalEntry:
     body: dict[str, JsonValue]
 
 
-@frozen(kw_only=True)
+@frozen(kw_only=True, slots=False)  # a __dict__ for the cached ``events`` (any attrs version)
 class Journal:
     """A validated journal: the effects it describes, its head and its files.
 
