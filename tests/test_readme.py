@@ -108,6 +108,8 @@ def test_readme_as_a_new_user(tmp_path: Path) -> None:
             pytest.skip(f"{tool} is not on PATH; the README's second command needs it")
     clone = tmp_path / "babysit-plugin"
     _tracked_copy(clone)
+    # A clone is a git work tree: tools honour its .gitignore (build/ from `pip install .`).
+    subprocess.run(["git", "init", "-q"], cwd=clone, check=True)
     home = tmp_path / "home"
     project = home / "src" / "my-project"
     project.mkdir(parents=True)
