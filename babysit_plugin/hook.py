@@ -289,7 +289,7 @@ def run_hook(text: str, source: str, options: HookOptions) -> HookOutcome:
         return HookOutcome(NONE)
     actions = actions_from_payload(payload, source)
     if not actions or payload.get("status", "waiting") != "waiting":
-        return HookOutcome(NONE, messages=("nothing pending",))
+        return HookOutcome(NONE, messages=("nothing pending in the payload",))
     run_id = _run_id(payload, source)
     if options.run_dir is not None:
         run_dir = options.run_dir
