@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from babysit_plugin import adapters, execute, progress
+from babysit_plugin import adapters, execute, progress, retry
 from babysit_plugin.cli import UsageError
 from babysit_plugin.dispatch import DispatchOptions, DispatchReport, dispatch_run
 from protocol import jsonjs
@@ -53,6 +53,30 @@ def _horizon(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected 0 or more seconds, found {text}")
     return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, found {value}")
+    return value
+
+
+def _exit_codes(text: str) -> frozenset[int]:
+    try:
+        return retry.parse_exit_codes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _pattern(text: str) -> str:
+    try:
+        return retry.check_pattern(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _harness(text: str) -> str:
@@ -137,6 +161,44 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="how long to wait for the run lock when posting (default 10)",
     )
     parser.add_argument(
+        "--retries",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="run an effect that failed with a transient signature (rate limit, overload) "
+        "up to N more times, with exponential backoff and jitter (default 0); the last "
+        "failure is the one posted",
+    )
+    parser.add_argument(
+        "--retry-on-exit",
+        type=_exit_codes,
+        metavar="CODES",
+        help="exit codes that are transient, comma-separated (default: "
+        f"{','.join(map(str, sorted(retry.DEFAULT_EXIT_CODES)))}); replaces the default",
+    )
+    parser.add_argument(
+        "--retry-on-pattern",
+        type=_pattern,
+        action="append",
+        metavar="REGEX",
+        help="an output pattern (case-insensitive) that is transient; repeatable; replaces "
+        "the default rate-limit/overload patterns",
+    )
+    parser.add_argument(
+        "--retry-delay",
+        type=_seconds,
+        default=retry.DEFAULT_DELAY,
+        metavar="SECONDS",
+        help=f"first backoff, doubled each retry (default {retry.DEFAULT_DELAY:g})",
+    )
+    parser.add_argument(
+        "--retry-max-delay",
+        type=_seconds,
+        default=retry.DEFAULT_MAX_DELAY,
+        metavar="SECONDS",
+        help=f"longest backoff (default {retry.DEFAULT_MAX_DELAY:g})",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the waves and exact commands; run nothing"
     )
     parser.add_argument("--json", action="store_true", help="print a JSON summary")
@@ -177,6 +239,17 @@ def options_from_args(args: argparse.Namespace, out: TextIO) -> DispatchOptions:
             adapters.CustomCommand(args.harness_command)
         except adapters.UnknownHarness as exc:
             raise UsageError(str(exc)) from exc
+    policy = retry.RetryPolicy(
+        retries=args.retries,
+        exit_codes=(retry.DEFAULT_EXIT_CODES if args.retry_on_exit is None else args.retry_on_exit),
+        patterns=(
+            retry.DEFAULT_PATTERNS
+            if args.retry_on_pattern is None
+            else tuple(args.retry_on_pattern)
+        ),
+        delay=args.retry_delay,
+        max_delay=args.retry_max_delay,
+    )
     exec_opts = execute.ExecOptions(
         harness=args.harness,
         harness_command=args.harness_command,
@@ -184,6 +257,7 @@ def options_from_args(args: argparse.Namespace, out: TextIO) -> DispatchOptions:
         kinds=args.kinds,
         timeout=args.timeout,
         sleep_horizon=args.sleep_horizon,
+        retry=policy,
     )
     display = progress.for_stream(out, quiet=args.json or args.dry_run)
     return DispatchOptions(

@@ -51,7 +51,7 @@ import gevent
 import gevent.event
 import gevent.pool
 
-from babysit_plugin import execute
+from babysit_plugin import execute, faults
 from babysit_plugin.progress import NullProgress, Progress
 from babysit_plugin.store import Claim, ClaimRefused, PluginStore, SavedOutcome
 from protocol.clock import iso_from_ms
@@ -754,6 +754,7 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
     run = open_run(run_dir)
     report = DispatchReport(run_dir=run.path, dry_run=options.dry_run)
     journal = read_journal(run)
+    faults.point("dispatch:start")
     pending = {r.effect_id: (r.kind or "unknown") for r in journal.pending}
     dispatcher = _Dispatcher(run, options, report)
     recovered: set[str] = set()

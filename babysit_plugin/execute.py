@@ -30,6 +30,10 @@ refuses shell output past the same 10 MiB ``maxBuffer``) is not turned into a
 value: the effect becomes an ``error`` result saying so, and the full output
 is still kept in its ``stdout.log``.
 
+**Retries:** with ``ExecOptions.retry`` (``--retries N``) a ``run`` whose
+error has a transient signature is run again after a backoff; see
+:mod:`babysit_plugin.retry`.
+
 **Log size limit:** a ``stdout.log``/``stderr.log`` over :data:`LOG_LIMIT` bytes
 is posted cut to its first :data:`LOG_LIMIT` bytes plus a line saying so; the
 whole file is kept in ``<runDir>/.babysit-plugin/kept/<effectId>/``.
@@ -48,8 +52,9 @@ import attrs
 import gevent
 import gevent.event
 
-from babysit_plugin import adapters, prompts
+from babysit_plugin import adapters, faults, prompts
 from babysit_plugin.proc import ProcessResult, run_process
+from babysit_plugin.retry import RetryPolicy, with_attempts
 from protocol.clock import iso_from_ms
 from protocol.fsutil import atomic_write
 from protocol.jsonjs import JsonValue
@@ -80,6 +85,7 @@ class ExecOptions:
     env: Mapping[str, str] | None = None
     value_limit: int = VALUE_LIMIT
     kill_grace: float = 2.0
+    retry: RetryPolicy = attrs.field(factory=RetryPolicy)
 
 
 @attrs.frozen
@@ -191,11 +197,20 @@ def sleep_target_ms(ctx: EffectContext) -> int | None:
     return None
 
 
-def child_env(ctx: EffectContext, opts: ExecOptions) -> dict[str, str]:
-    """The environment of an effect's child: ours, plus where it belongs."""
+def child_env(
+    ctx: EffectContext, opts: ExecOptions, work_dir: Path | None = None
+) -> dict[str, str]:
+    """The environment of an effect's child: ours, plus where it belongs.
+
+    ``BABYSIT_PLUGIN_ATTEMPT_DIR`` is this attempt's private directory (its name is
+    the claim's token); the effect id and run directory also let the next
+    dispatch find and end orphans of a dispatcher that was killed.
+    """
     env = dict(os.environ if opts.env is None else opts.env)
     env["BABYSIT_PLUGIN_EFFECT_ID"] = ctx.effect_id
     env["BABYSIT_PLUGIN_RUN_DIR"] = str(ctx.run_dir)
+    if work_dir is not None:
+        env["BABYSIT_PLUGIN_ATTEMPT_DIR"] = str(work_dir)
     return env
 
 
@@ -209,7 +224,7 @@ def plan_effect(
     """Decide what to do for one effect (pure but for looking up executables)."""
     kind = ctx.kind
     if kind == "shell":
-        return _plan_shell(ctx, opts)
+        return _plan_shell(ctx, opts, work_dir)
     if kind == "breakpoint":
         return Plan(ctx.effect_id, kind, "leave", reason="waiting for a human (breakpoint)")
     if kind == "sleep":
@@ -241,7 +256,7 @@ def plan_effect(
     return Plan(ctx.effect_id, kind, "leave", reason=reason)
 
 
-def _plan_shell(ctx: EffectContext, opts: ExecOptions) -> Plan:
+def _plan_shell(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan:
     shell = ctx.task.get("shell")
     if (
         not isinstance(shell, Mapping)
@@ -273,7 +288,7 @@ def _plan_shell(ctx: EffectContext, opts: ExecOptions) -> Plan:
     raw_cwd = shell.get("cwd")
     if isinstance(raw_cwd, str) and raw_cwd:
         cwd = (ctx.workspace / raw_cwd) if not os.path.isabs(raw_cwd) else Path(raw_cwd)
-    env = child_env(ctx, opts)
+    env = child_env(ctx, opts, work_dir)
     extra = shell.get("env")
     if isinstance(extra, Mapping):
         env.update({str(k): v for k, v in extra.items() if isinstance(v, str)})
@@ -299,7 +314,7 @@ def _found(block: Any, key: str) -> str:
 def _plan_harness(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan:
     prompt = prompts.build_prompt(ctx.task, ctx.effect_id, ctx.task_id)
     prompt_file = work_dir / "prompt.md"
-    env = child_env(ctx, opts)
+    env = child_env(ctx, opts, work_dir)
     model = opts.model or adapters.task_model(ctx.task)
     timeout = opts.timeout if opts.timeout is not None else timeout_hint(ctx.task)
     choice: adapters.HarnessChoice | None = None
@@ -367,8 +382,38 @@ def perform(
     """Carry out a plan whose action is ``run``, ``sleep`` or ``fail``.
 
     Never raises for anything the effect does; an interruption (``cancel``
-    set) gives a ``cancelled`` outcome, which is never posted.
+    set) gives a ``cancelled`` outcome, which is never posted.  A ``run`` that
+    fails with a transient signature is retried as ``opts.retry`` says.
     """
+    outcome = _perform_once(plan, opts, work_dir, cancel)
+    policy, attempts = opts.retry, 1
+    first_started = outcome.started_at
+    while (
+        plan.action == "run"
+        and outcome.status == "error"
+        and attempts <= policy.retries
+        and policy.transient(outcome.error, outcome.stdout_path, outcome.stderr_path)
+    ):
+        wait = policy.backoff(attempts)
+        if cancel is None:
+            gevent.sleep(wait)
+        elif cancel.wait(timeout=wait):
+            return attrs.evolve(outcome, status="cancelled")
+        attempts += 1
+        outcome = _perform_once(plan, opts, work_dir, cancel)
+    if attempts > 1 and outcome.status != "cancelled":
+        outcome = attrs.evolve(
+            outcome,
+            started_at=first_started,
+            metadata=with_attempts(outcome.metadata, attempts),
+        )
+    faults.point("effect:performed")
+    return outcome
+
+
+def _perform_once(
+    plan: Plan, opts: ExecOptions, work_dir: Path, cancel: gevent.event.Event | None
+) -> Outcome:
     started = time.time()
     if plan.action == "fail":
         err = {"name": plan.error_name, "message": plan.error_message or "effect failed"}

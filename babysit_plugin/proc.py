@@ -14,14 +14,23 @@ Rules this module keeps:
 - Waiting is cooperative (``gevent.subprocess``): hundreds of children can run
   side by side in one thread, and a greenlet killed while it waits still kills
   and reaps its child before it ends.
+- A child dies with its parent: on Linux, a child started from the main thread
+  gets ``PR_SET_PDEATHSIG`` = SIGKILL, so a dispatcher killed with SIGKILL (no
+  handler runs) does not leave harness CLIs working for nobody.  (The kernel
+  sends it when the *thread* that forked exits, hence main thread only.)  What
+  such a child started itself may survive it; the next dispatch that takes the
+  effect over ends those (:func:`babysit_plugin.store.kill_orphans`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import signal
+import sys
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -43,6 +52,35 @@ _READ_CHUNK = 64 * 1024
 #: After the leader exits, how long captured pipes may stay open (held by a
 #: background grandchild) before they are abandoned.
 _DRAIN_AFTER_EXIT = 0.5
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Any:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent_hook() -> Any:
+    """A ``preexec_fn`` giving the child PDEATHSIG=SIGKILL, or None where that is unsafe."""
+    if _PRCTL is None or threading.current_thread() is not threading.main_thread():
+        return None
+    parent = os.getpid()
+
+    def die_with_parent() -> None:
+        _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the flag was set
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return die_with_parent
 
 
 @attrs.frozen
@@ -263,6 +301,7 @@ def run_process(
             "stderr": err_sink if err_sink is not None else subprocess.PIPE,
             "start_new_session": True,
             "close_fds": True,
+            "preexec_fn": _die_with_parent_hook(),
         }
         try:
             proc = subprocess.Popen(list(argv_t), **popen_kwargs)

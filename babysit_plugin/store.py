@@ -30,6 +30,19 @@ Rules this module keeps:
   orphaned by a killed dispatcher can never write into the logs of the
   attempt that replaced it.
 - Every file is written with :func:`protocol.fsutil.atomic_write`.
+- **Nothing outside the run.**  Effect ids must be one path component; every
+  path is built with :func:`protocol.fsutil.safe_join`, which refuses a
+  symlink planted anywhere under the run (``.babysit-plugin`` itself,
+  ``claims/``, ``logs/<effectId>`` ...); files are read with ``O_NOFOLLOW``,
+  only when regular and at most :data:`READ_LIMIT` bytes.  A refused path
+  raises :class:`protocol.UnsafePathError` with one line naming it.
+- **Orphans are ended on takeover.**  Children of a dispatcher killed with
+  SIGKILL die with it (``PR_SET_PDEATHSIG``, see :mod:`babysit_plugin.proc`);
+  what they started may outlive them, so taking over a dead claim first kills
+  every process still carrying that effect's ``BABYSIT_PLUGIN_EFFECT_ID`` and
+  ``BABYSIT_PLUGIN_RUN_DIR``.  Such orphans never post: only the claim holder
+  posts, and an orphan's files are in its own attempt directory, which the
+  next dispatch deletes.
 """
 
 from __future__ import annotations
@@ -39,7 +52,9 @@ import errno
 import fcntl
 import os
 import shutil
+import signal
 import socket
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -48,8 +63,16 @@ from typing import Literal
 
 import attrs
 
+from babysit_plugin import faults
 from protocol import jsonjs
-from protocol.fsutil import PRIVATE_DIR, atomic_write, check_effect_id, ensure_private_dir
+from protocol.errors import ProtocolError, UnsafePathError
+from protocol.fsutil import (
+    PRIVATE_DIR,
+    atomic_write,
+    check_effect_id,
+    ensure_private_dir,
+    safe_join,
+)
 from protocol.jsonjs import JsonValue
 
 STATE_DIR_NAME = PRIVATE_DIR
@@ -57,6 +80,12 @@ STATE_DIR_NAME = PRIVATE_DIR
 Sleep = Callable[[float], None]
 
 _MUTEX_TIMEOUT = 30.0
+
+#: Largest claim or saved-outcome file read (a value is at most 10 MiB of text).
+READ_LIMIT = 64 * 1024 * 1024
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def _now_iso() -> str:
@@ -280,8 +309,115 @@ class SavedOutcome:
 _BROKEN = ClaimInfo("", -1, "", "", "")
 
 
-class StoreError(Exception):
+class StoreError(ProtocolError):
     """The state directory could not be used (one line, naming the path)."""
+
+
+def read_regular(path: Path, limit: int = READ_LIMIT) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a symlink) of at most ``limit`` bytes.
+
+    Raises :class:`UnsafePathError` for a symlink, a FIFO, a device or a directory,
+    ``FileNotFoundError`` when it is missing, and ``OSError`` (``EFBIG``) when too big.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UnsafePathError(
+                f"{path}: expected a plain file, found a symlink — refusing to follow it; "
+                "remove the symlink",
+                str(path),
+            ) from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnsafePathError(
+                f"{path}: expected a plain file, found {_file_kind(st.st_mode)} — refusing "
+                "to read it; remove it",
+                str(path),
+            )
+        if st.st_size > limit:
+            raise OSError(errno.EFBIG, f"over {limit} bytes", str(path))
+        chunks = []
+        left = limit + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > limit:
+            raise OSError(errno.EFBIG, f"over {limit} bytes", str(path))
+        return data
+    finally:
+        os.close(fd)
+
+
+def _file_kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def _environ_of(pid: int) -> dict[bytes, bytes]:
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return {}
+    env: dict[bytes, bytes] = {}
+    for item in raw.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            env[key] = value
+    return env
+
+
+def find_orphans(run_path: Path, effect_id: str) -> list[int]:
+    """Live processes started for ``effect_id`` of this run (by their environment)."""
+    want = {
+        b"BABYSIT_PLUGIN_EFFECT_ID": os.fsencode(effect_id),
+        b"BABYSIT_PLUGIN_RUN_DIR": os.fsencode(str(run_path)),
+    }
+    me = os.getpid()
+    found: list[int] = []
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return found
+    for entry in entries:
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        env = _environ_of(int(entry))
+        if (
+            env
+            and all(env.get(k) == v for k, v in want.items())
+            and _pid_state(int(entry)) not in (None, b"Z", b"X")
+        ):
+            found.append(int(entry))
+    return found
+
+
+def kill_orphans(run_path: Path, effect_id: str, rounds: int = 3) -> int:
+    """SIGKILL every orphan of ``effect_id`` (a few rounds: they may fork); return the count."""
+    killed: set[int] = set()
+    for _ in range(rounds):
+        pids = [p for p in find_orphans(run_path, effect_id) if p not in killed]
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+            killed.add(pid)
+    return len(killed)
 
 
 class PluginStore:
@@ -289,10 +425,10 @@ class PluginStore:
 
     def __init__(self, run_path: Path, *, sleep: Sleep = time.sleep) -> None:
         self.run_path = Path(run_path)
-        self.root = self.run_path / STATE_DIR_NAME
-        self.claims_dir = self.root / "claims"
-        self.outcomes_dir = self.root / "outcomes"
-        self.logs_dir = self.root / "logs"
+        self.root = self._safe(STATE_DIR_NAME)
+        self.claims_dir = self._safe(f"{STATE_DIR_NAME}/claims")
+        self.outcomes_dir = self._safe(f"{STATE_DIR_NAME}/outcomes")
+        self.logs_dir = self._safe(f"{STATE_DIR_NAME}/logs")
         self._sleep = sleep
         self._host = socket.gethostname()
         self._pid = os.getpid()
@@ -300,12 +436,17 @@ class PluginStore:
 
     # -- layout ---------------------------------------------------------------
 
+    def _safe(self, rel: str) -> Path:
+        """``<run>/<rel>``, refusing a symlink on the way (UnsafePathError)."""
+        return safe_join(self.run_path, rel, where=f"{self.run_path}/{rel}")
+
     def ensure(self) -> None:
         """Create the state directory (with its ``.gitignore``) if missing."""
         try:
             ensure_private_dir(self.run_path)
-            for d in (self.claims_dir, self.outcomes_dir, self.logs_dir):
-                d.mkdir(exist_ok=True)
+            for name in ("claims", "outcomes", "logs"):
+                self._safe(f"{STATE_DIR_NAME}/{name}").mkdir(exist_ok=True)
+                self._safe(f"{STATE_DIR_NAME}/{name}")  # a symlink raced in: refuse it
         except OSError as exc:
             raise StoreError(
                 f"{self.root}: expected a writable plugin state directory, found "
@@ -317,35 +458,47 @@ class PluginStore:
 
     def claim_path(self, effect_id: str) -> Path:
         check_effect_id(effect_id, str(self.claims_dir))
-        return self.claims_dir / f"{effect_id}.json"
+        return self._safe(f"{STATE_DIR_NAME}/claims/{effect_id}.json")
 
     def outcome_path(self, effect_id: str) -> Path:
         check_effect_id(effect_id, str(self.outcomes_dir))
-        return self.outcomes_dir / f"{effect_id}.json"
+        return self._safe(f"{STATE_DIR_NAME}/outcomes/{effect_id}.json")
+
+    def effect_logs_dir(self, effect_id: str) -> Path:
+        check_effect_id(effect_id, str(self.logs_dir))
+        return self._safe(f"{STATE_DIR_NAME}/logs/{effect_id}")
 
     def attempt_dir(self, claim: Claim) -> Path:
         """The directory holding this attempt's log files."""
         check_effect_id(claim.effect_id, str(self.logs_dir))
-        return self.logs_dir / claim.effect_id / claim.token
+        return self._safe(f"{STATE_DIR_NAME}/logs/{claim.effect_id}/{claim.token}")
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()
 
     def resolve(self, rel: str) -> Path | None:
-        """A state-relative path back to a file under the state directory."""
-        candidate = (self.root / rel).resolve()
+        """A state-relative path back to a plain file under the state directory, else None."""
         try:
-            candidate.relative_to(self.root.resolve())
-        except ValueError:
+            path = safe_join(self.root, rel, where=f"{self.root}/{rel}")
+            return path if stat.S_ISREG(os.lstat(path).st_mode) else None
+        except (UnsafePathError, OSError):
             return None
-        return candidate
 
     # -- the claims mutex --------------------------------------------------------
 
     @contextlib.contextmanager
     def _mutex(self) -> Iterator[None]:
         self.claims_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.claims_dir / ".mutex", os.O_RDWR | os.O_CREAT, 0o644)
+        mutex = self._safe(f"{STATE_DIR_NAME}/claims/.mutex")
+        try:
+            fd = os.open(mutex, os.O_RDWR | os.O_CREAT | _NOFOLLOW | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            raise StoreError(
+                f"{mutex}: expected a lock file the plugin can open, found "
+                f"{'a symlink' if exc.errno == errno.ELOOP else exc.strerror or exc} — "
+                "remove it",
+                str(mutex),
+            ) from exc
         try:
             deadline = time.monotonic() + _MUTEX_TIMEOUT
             delay = 0.001
@@ -377,10 +530,10 @@ class PluginStore:
         """The recorded claim of an effect; an unreadable claim file reads as None."""
         path = self.claim_path(effect_id)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = read_regular(path, 1 << 16).decode("utf-8")
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError, UnsafePathError):
             return _BROKEN
         try:
             return ClaimInfo.from_json(jsonjs.loads(text)) or _BROKEN
@@ -388,7 +541,11 @@ class PluginStore:
             return _BROKEN
 
     def claim(self, effect_id: str) -> Claim | ClaimRefused:
-        """Claim an effect for this process, taking over a dead owner's claim."""
+        """Claim an effect for this process, taking over a dead owner's claim.
+
+        Taking over first ends the dead attempt's orphans (see the module docstring).
+        """
+        faults.point("claim:before")
         path = self.claim_path(effect_id)
         info = ClaimInfo(
             effect_id=effect_id,
@@ -413,7 +570,10 @@ class PluginStore:
                 claim = Claim(info, path, taken_over=None if current is _BROKEN else current)
             # Created under the mutex, so housekeeping never sees it unclaimed.
             self.attempt_dir(claim).mkdir(parents=True, exist_ok=True)
-            return claim
+        if claim.taken_over is not None:
+            kill_orphans(self.run_path, effect_id)
+        faults.point("claim:made")
+        return claim
 
     def _create_exclusive(self, path: Path, text: str, token: str) -> None:
         tmp = path.parent / f".{path.name}.{token}.tmp"
@@ -428,6 +588,7 @@ class PluginStore:
 
     def release(self, claim: Claim) -> None:
         """Give a claim back (no-op if it is no longer ours)."""
+        faults.point("claim:releasing")
         with self._mutex():
             current = self.read_claim(claim.effect_id)
             if current is not None and current is not _BROKEN and current.token == claim.token:
@@ -458,11 +619,15 @@ class PluginStore:
         """Write an outcome atomically; after this returns it survives a crash."""
         saved = attrs.evolve(outcome, saved_at=outcome.saved_at or _now_iso())
         atomic_write(self.outcome_path(outcome.effect_id), jsonjs.to_file_text(saved.to_json()))
+        faults.point("outcome:saved")
 
     def load_outcome(self, effect_id: str) -> SavedOutcome | None:
-        """The saved outcome of an effect, or None (unreadable files read as None)."""
+        """The saved outcome of an effect, or None (unreadable files read as None).
+
+        A symlink or special file in its place raises :class:`UnsafePathError`.
+        """
         try:
-            text = self.outcome_path(effect_id).read_text(encoding="utf-8")
+            text = read_regular(self.outcome_path(effect_id)).decode("utf-8")
         except (OSError, UnicodeDecodeError):
             return None
         try:
@@ -475,6 +640,7 @@ class PluginStore:
 
     def drop_outcome(self, effect_id: str) -> None:
         """Delete a saved outcome and every attempt log of that effect."""
+        faults.point("outcome:dropping")
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.outcome_path(effect_id))
         self.drop_logs(effect_id)
@@ -482,14 +648,15 @@ class PluginStore:
     # -- logs ------------------------------------------------------------------------
 
     def drop_logs(self, effect_id: str, token: str | None = None) -> None:
-        check_effect_id(effect_id, str(self.logs_dir))
-        target = self.logs_dir / effect_id
+        effect_dir = self.effect_logs_dir(effect_id)
+        target = effect_dir
         if token is not None:
-            target = target / token
+            check_effect_id(token, str(effect_dir))
+            target = self._safe(f"{STATE_DIR_NAME}/logs/{effect_id}/{token}")
         shutil.rmtree(target, ignore_errors=True)
         if token is not None:
             with contextlib.suppress(OSError):
-                (self.logs_dir / effect_id).rmdir()
+                effect_dir.rmdir()
 
     def log_effect_ids(self) -> list[str]:
         try:
@@ -499,8 +666,9 @@ class PluginStore:
 
     def keep_log(self, claim: Claim, path: Path) -> Path:
         """Move an attempt's log to ``kept/`` (it outlives the attempt); return its new path."""
-        target = self.root / "kept" / claim.effect_id / f"{claim.token}-{path.name}"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        check_effect_id(claim.effect_id, str(self.root / "kept"))
+        self._safe(f"{STATE_DIR_NAME}/kept/{claim.effect_id}").mkdir(parents=True, exist_ok=True)
+        target = self._safe(f"{STATE_DIR_NAME}/kept/{claim.effect_id}/{claim.token}-{path.name}")
         os.replace(path, target)
         return target
 
@@ -545,7 +713,7 @@ class PluginStore:
                 if outcome is not None and outcome.token is not None:
                     keep.add(outcome.token)
                 with contextlib.suppress(OSError):
-                    for attempt in (self.logs_dir / eid).iterdir():
+                    for attempt in self.effect_logs_dir(eid).iterdir():
                         if attempt.name not in keep:
                             shutil.rmtree(attempt, ignore_errors=True)
         return sorted(dropped)

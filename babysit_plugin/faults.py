@@ -1,0 +1,141 @@
+"""Crash injection at named points: a testing aid for the crash-safety tests.
+
+``BABYSIT_PLUGIN_FAULT=POINT[:N]`` makes the process kill itself with SIGKILL
+the N-th time (default 1) it reaches ``POINT``; the crash tests use it to stop
+a dispatcher at exact places and check that the next dispatch completes the
+run.  Unset (the normal case) a :func:`point` call is a function call and one
+comparison: nothing is patched and nothing is counted.
+
+Points, in the order a dispatch meets them:
+
+``dispatch:start``         the journal was read, nothing claimed yet
+``claim:before``           about to claim an effect
+``claim:made``             the claim file exists, nothing run yet
+``child:spawned``          a child process was started and is running
+``effect:performed``       the child returned; its outcome is not saved yet
+``outcome:saved``          the outcome is saved; nothing posted yet
+``lock:held``              the run lock was just taken (to post)
+``post:result-written``    ``tasks/<id>/result.json`` written; no journal event yet
+``post:appended``          ``EFFECT_RESOLVED`` appended; run lock still held
+``outcome:dropping``       posted; the saved outcome is about to be deleted
+``claim:releasing``        about to give a claim back
+
+The last four live inside :mod:`protocol`, which stays free of test hooks:
+when armed, this module wraps ``RunLock.acquire`` and the ``atomic_write`` /
+``append_event`` names that :mod:`protocol.results` calls, and
+``gevent.subprocess.Popen`` for ``child:spawned``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+from gevent import subprocess as gsub
+
+from protocol import lock, results
+
+ENV = "BABYSIT_PLUGIN_FAULT"
+
+POINTS = (
+    "dispatch:start",
+    "claim:before",
+    "claim:made",
+    "child:spawned",
+    "effect:performed",
+    "outcome:saved",
+    "lock:held",
+    "post:result-written",
+    "post:appended",
+    "outcome:dropping",
+    "claim:releasing",
+)
+
+
+class _Armed:
+    target: str | None = None
+    remaining = 0
+    installed = False
+
+
+_ARMED = _Armed()
+
+
+def point(name: str) -> None:
+    """Reach the named point: SIGKILL this process if it is the armed one, N-th time."""
+    if _ARMED.target is None or name != _ARMED.target:
+        return
+    _ARMED.remaining -= 1
+    if _ARMED.remaining <= 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def parse(spec: str) -> tuple[str, int]:
+    """``POINT[:N]`` as (point, N); raises ValueError naming the problem."""
+    name, sep, count = spec.strip().rpartition(":")
+    if not sep or not count.isdigit():
+        name, count = spec.strip(), "1"
+    if name not in POINTS:
+        raise ValueError(
+            f"{ENV}={spec!r}: expected POINT[:N] with POINT one of {', '.join(POINTS)}, "
+            f"found {name!r} — fix the variable or unset it"
+        )
+    if int(count) < 1:
+        raise ValueError(f"{ENV}={spec!r}: expected N of at least 1, found {count}")
+    return name, int(count)
+
+
+def arm(spec: str | None) -> None:
+    """Arm (``POINT[:N]``) or disarm (None or empty) the crash point."""
+    if not spec:
+        _ARMED.target, _ARMED.remaining = None, 0
+        return
+    _ARMED.target, _ARMED.remaining = parse(spec)
+    if not _ARMED.installed:
+        _ARMED.installed = True
+        _install_wrappers()
+
+
+def _install_wrappers() -> None:
+    acquire = lock.RunLock.acquire
+
+    def acquire_and_report(self: lock.RunLock) -> None:
+        acquire(self)
+        point("lock:held")
+
+    lock.RunLock.acquire = acquire_and_report  # type: ignore[method-assign]
+
+    write = getattr(results, "atomic_write")  # noqa: B009
+
+    def write_and_report(path: Path, data: str | bytes) -> None:
+        write(path, data)
+        if Path(path).name == "result.json":
+            point("post:result-written")
+
+    setattr(results, "atomic_write", write_and_report)  # noqa: B010
+
+    append = getattr(results, "append_event")  # noqa: B009
+
+    def append_and_report(*args: Any, **kwargs: Any) -> Any:
+        appended = append(*args, **kwargs)
+        point("post:appended")
+        return appended
+
+    setattr(results, "append_event", append_and_report)  # noqa: B010
+
+    popen = gsub.Popen
+
+    class _ReportingPopen(popen):  # type: ignore[misc, valid-type]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            point("child:spawned")
+
+    gsub.Popen = _ReportingPopen
+
+
+try:
+    arm(os.environ.get(ENV))
+except ValueError as _exc:
+    raise SystemExit(f"babysit-plugin: error: {_exc}") from None
