@@ -375,7 +375,9 @@ def stable_clone(value: JsonValue) -> JsonValue:
     t = type(value)
     if t is dict or isinstance(value, dict):
         obj: dict[str, Any] = value  # type: ignore[assignment]
-        keys = sorted(obj, key=locale_compare_key)
+        # Object.keys lists index keys first; the sort is stable, so that order breaks ties
+        # between keys localeCompare calls equal (e.g. "1" and "\x001").
+        keys = sorted(_ordered_keys(obj) if _has_index_key(obj) else obj, key=locale_compare_key)
         clone = {k: stable_clone(obj[k]) for k in keys if k != "__proto__"}
         return js_key_order(clone)
     if t is list or isinstance(value, (list, tuple)):
