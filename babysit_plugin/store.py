@@ -71,6 +71,7 @@ from protocol.fsutil import (
     atomic_write,
     check_effect_id,
     ensure_private_dir,
+    open_regular,
     safe_join,
 )
 from protocol.jsonjs import JsonValue
@@ -85,7 +86,6 @@ _MUTEX_TIMEOUT = 30.0
 READ_LIMIT = 64 * 1024 * 1024
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def _now_iso() -> str:
@@ -314,30 +314,15 @@ class StoreError(ProtocolError):
 
 
 def read_regular(path: Path, limit: int = READ_LIMIT) -> bytes:
-    """The bytes of ``path`` if it is a regular file (not a symlink) of at most ``limit`` bytes.
+    """The bytes of ``path`` if it is a plain file (not a symlink) of at most ``limit`` bytes.
 
-    Raises :class:`UnsafePathError` for a symlink, a FIFO, a device or a directory,
-    ``FileNotFoundError`` when it is missing, and ``OSError`` (``EFBIG``) when too big.
+    Raises :class:`UnsafePathError` for a symlink, a FIFO, a socket or a device
+    (:func:`protocol.fsutil.open_regular`), ``FileNotFoundError`` when it is missing,
+    and ``OSError`` (``EFBIG``) when it is too big.
     """
+    fd = open_regular(path)
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise UnsafePathError(
-                f"{path}: expected a plain file, found a symlink — refusing to follow it; "
-                "remove the symlink",
-                str(path),
-            ) from None
-        raise
-    try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise UnsafePathError(
-                f"{path}: expected a plain file, found {_file_kind(st.st_mode)} — refusing "
-                "to read it; remove it",
-                str(path),
-            )
-        if st.st_size > limit:
+        if os.fstat(fd).st_size > limit:
             raise OSError(errno.EFBIG, f"over {limit} bytes", str(path))
         chunks = []
         left = limit + 1
@@ -353,18 +338,6 @@ def read_regular(path: Path, limit: int = READ_LIMIT) -> bytes:
         return data
     finally:
         os.close(fd)
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "a directory"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "a device"
-    return "a special file"
 
 
 def _environ_of(pid: int) -> dict[bytes, bytes]:

@@ -15,6 +15,9 @@ Rules kept here:
   used to build paths. :func:`safe_join` refuses absolute refs, ``..``, empty or ``.``
   components, backslashes and NUL, and any existing symlink on the way below the root:
   such a ref raises :class:`UnsafePathError` instead of reading or writing outside the run.
+- Files named by the run are read through :func:`open_regular`: a symlink (which could lead
+  outside the run) or a FIFO, socket or device (whose read may never end) planted where a
+  file is expected raises :class:`UnsafePathError` instead of being followed or waited on.
 - ``js_trim`` is JavaScript's ``String.prototype.trim`` (the SDK trims ``harness`` and value
   files with it); Python's ``str.strip`` strips a different set of characters.
 """
@@ -38,6 +41,7 @@ __all__ = [
     "encode_text",
     "ensure_private_dir",
     "js_trim",
+    "open_regular",
     "safe_join",
 ]
 
@@ -107,6 +111,49 @@ def atomic_write(path: Path, data: str | bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(parent)
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def open_regular(path: str | os.PathLike[str]) -> int:
+    """An fd open for reading on ``path``, which must be a plain file (not a symlink).
+
+    Raises :class:`UnsafePathError` for a symlink, FIFO, socket or device (opening never
+    blocks), ``IsADirectoryError`` for a directory, and ``FileNotFoundError`` as ``open``.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise UnsafePathError(
+            f"{os.fspath(path)}: expected a plain file, found a symlink — refusing to follow "
+            "it; replace it with the file itself",
+            os.fspath(path),
+        ) from None
+    mode = os.fstat(fd).st_mode
+    if stat.S_ISREG(mode):
+        return fd
+    os.close(fd)
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory", os.fspath(path))
+    raise UnsafePathError(
+        f"{os.fspath(path)}: expected a plain file, found {_kind(mode)} — refusing to read "
+        "it (it may never end); replace it with the file itself",
+        os.fspath(path),
+    )
 
 
 def _ref_problem(rel: object) -> str | None:

@@ -55,7 +55,7 @@ import attrs
 from protocol import converter as cv
 from protocol.clock import Clock, iso_from_ms, system_ms
 from protocol.errors import JournalCorruptError, NotARunError, RunNotFoundError
-from protocol.fsutil import atomic_write, encode_text, js_trim
+from protocol.fsutil import atomic_write, encode_text, js_trim, open_regular
 from protocol.jsonjs import JsonParseError, JsonValue, dumps, loads, to_file_text
 from protocol.models import (
     AppendedEvent,
@@ -134,7 +134,9 @@ def _describe(value: object) -> str:
 def _read_text(path: str | Path) -> str:
     # Node's readFile(..., "utf8") replaces malformed sequences with U+FFFD. os.open/os.read
     # instead of open(): journal files are small and many, and io.open dominates otherwise.
-    fd = os.open(path, os.O_RDONLY)
+    # Only plain files are read: a symlink could lead outside the run, and a FIFO or device
+    # planted in the run would never end (UnsafePathError, via fsutil.open_regular).
+    fd = open_regular(path)
     try:
         data = os.read(fd, 65536)
         if len(data) == 65536:
