@@ -1,0 +1,57 @@
+"""Reliability tests: crashes, races, signals, retries, hostile input.
+
+Every test here ends with ``verify``: after the test body, each run directory under the
+test's ``tmp_path`` is checked with :func:`protocol.verify.verify_run`, and must have no
+error-severity finding beyond those a test recorded *before* acting (a deliberately
+broken input keeps its own breakage, and nothing is added to it).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parents[0] / "plugin"))
+sys.path.insert(0, str(HERE.parents[0]))
+
+from relkit import find_runs, verify_errors  # noqa: E402
+from sdk_helpers import SdkProject, find_cli  # noqa: E402
+
+
+class Baselines:
+    """Error findings a test expects a run to keep (recorded before it acts)."""
+
+    def __init__(self) -> None:
+        self.errors: dict[Path, list[str]] = {}
+
+    def record(self, run_dir: Path) -> list[str]:
+        """Remember the run's current verify errors; they may remain after the test."""
+        found = [f"{p.path}: {p.message}" for p in verify_errors(run_dir)]
+        self.errors[run_dir.resolve()] = found
+        return found
+
+
+@pytest.fixture(autouse=True)
+def verified_runs(tmp_path: Path) -> Iterator[Baselines]:
+    """After the test, every run under tmp_path verifies (beyond its recorded baseline)."""
+    baselines = Baselines()
+    yield baselines
+    for run_dir in find_runs(tmp_path):
+        found = [f"{p.path}: {p.message}" for p in verify_errors(run_dir)]
+        allowed = baselines.errors.get(run_dir.resolve(), [])
+        extra = [f for f in found if f not in allowed]
+        assert extra == [], f"verify found new errors in {run_dir}"
+
+
+@pytest.fixture
+def sdk(tmp_path: Path) -> SdkProject:
+    """A throw-away SDK project; skips when Node or the pinned CLI is missing."""
+    found = find_cli()
+    if isinstance(found, str):
+        pytest.skip(found)
+    return SdkProject(tmp_path / "project", found)
