@@ -114,7 +114,8 @@ def recover(sc: Scenario) -> None:
 
 def test_sigkill_at_fifty_points_never_breaks_the_run(sdk: SdkProject) -> None:
     """SIGKILL at 51+ seeded points: SDK replays, next dispatch completes, posts once."""
-    template = sdk_run(sdk, shell_process("kill", EFFECTS, f"{LEDGER}; printf 'value-${{args.n}}'"), "tmpl")
+    command = f"{LEDGER}; printf 'value-${{args.n}}'"
+    template = sdk_run(sdk, shell_process("kill", EFFECTS, command), "tmpl")
     plan = scenarios()
     for sc in plan:
         sc.run_dir = copy_run(template, sc.name)
@@ -123,7 +124,8 @@ def test_sigkill_at_fifty_points_never_breaks_the_run(sdk: SdkProject) -> None:
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(first_crash, plan))
     kills = sum(1 for sc in plan if sc.exits[0] == -9)
-    assert kills == len(plan), [(sc.name, sc.kills[0], sc.exits) for sc in plan if sc.exits[0] != -9]
+    missed = [(sc.name, sc.kills[0], sc.exits) for sc in plan if sc.exits[0] != -9]
+    assert kills == len(plan), missed
 
     # The killed state: verify finds no error, the SDK replays every run (still waiting).
     for sc in plan:
