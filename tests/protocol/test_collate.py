@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from typing import TYPE_CHECKING
 
@@ -14,8 +15,11 @@ from protocol.collate import locale_compare, locale_compare_key
 if TYPE_CHECKING:
     from conftest import NodeOracle
 
+# ORACLE_EXAMPLES raises the example count for a longer soak run against node.
 ORACLE_SETTINGS = settings(
-    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=int(os.environ.get("ORACLE_EXAMPLES", "0")) or 200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 # Weighted toward the characters whose order is easy to get wrong: case pairs, punctuation,

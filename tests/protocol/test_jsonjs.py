@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,11 @@ from protocol.jsonjs import (
 if TYPE_CHECKING:
     from conftest import NodeOracle
 
+# ORACLE_EXAMPLES raises the example count for a longer soak run against node.
 ORACLE_SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=int(os.environ.get("ORACLE_EXAMPLES", "0")) or 150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 
 SPECIAL_FLOATS = [
@@ -140,7 +144,7 @@ ascii_keyed_values = st.recursive(
 
 
 @ORACLE_SETTINGS
-@given(values=st.lists(json_values, min_size=1, max_size=30))
+@given(values=st.lists(json_values, min_size=10, max_size=30))
 def test_dumps_matches_json_stringify(node_oracle: NodeOracle, values: list[Any]) -> None:
     """dumps(v, 2) and dumps(v, None) equal JSON.stringify(v, null, 2) and JSON.stringify(v)."""
     expected = node_oracle.stringify(values)
