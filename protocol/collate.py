@@ -14,9 +14,11 @@ keys in every result.json depends on it):
 - ASCII strings take a fast path through tables that cover every ASCII character. These are
   exact: ``tests/protocol/test_collate.py`` checks them against Node on random ASCII lists.
 - Other strings use collation elements extracted from ICU's root collator (see
-  ``protocol/_collation_data.py`` for how they were produced and where they can differ from
-  Node: characters newer than the table's Unicode version, prefix-dependent weights beyond
-  the pairs in the table, and discontiguous contractions).
+  ``protocol/_collation_data.py`` for how they were produced). Where they can differ from
+  Node: characters newer than the table's Unicode version (Node's ICU may know them; here
+  they sort as unassigned code points, after every assigned character), Tibetan vowel
+  sequences that ICU matches as discontiguous contractions, and prefix-dependent weights
+  beyond the character pairs recorded in the table.
 """
 
 from __future__ import annotations
