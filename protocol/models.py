@@ -281,7 +281,7 @@ class Journal:
     def events(self) -> tuple[JournalEvent, ...]:
         """Every event in journal order, structured by :mod:`protocol.converter`."""
         # Imported here: the converter imports this module.
-        from protocol.converter import structure_event  # noqa: PLC0415
+        from protocol.converter import structure_event
 
         return tuple(
             structure_event(e.body, seq=e.seq, ulid=e.ulid, filename=e.filename)
