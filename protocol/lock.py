@@ -8,23 +8,27 @@ Rules kept here:
   only around a journal append (milliseconds), never while an effect runs.
 - The SDK creates the file with flag ``"wx"`` and writes the content afterwards, so for an
   instant it is empty; an SDK process that reads it then fails (``JSON.parse``). We never
-  leave it empty: the full content goes to a temp file in ``<runDir>/.babysit-plugin/``
-  that is then ``os.link``-ed to ``run.lock`` (exclusive, atomic, never seen empty).
+  leave it empty: the full content goes to a temp file ``<runDir>/.run.lock.<random>.tmp``
+  that is then ``os.link``-ed to ``run.lock`` (exclusive, atomic, never seen empty) and
+  removed. A lock that could not be taken leaves the run directory as it was.
 - An existing lock whose ``pid`` is a positive integer of a process that no longer exists is
   stale and is deleted, as the SDK's ``acquireRunLock`` does (``process.kill(pid, 0)`` gives
   ``ESRCH``). A lock that is empty or not JSON is someone mid-write: it is treated as held
   and waited for, never broken. Any other content (live pid, unknown pid, ``EPERM``) is held.
 - Before deleting a stale lock its content is read again and must be unchanged, so a lock
   re-created in between is not deleted.
-- Processes of this plugin serialize the create/steal step on a ``filelock.FileLock`` over
-  ``<runDir>/.babysit-plugin/run.lock.guard``, so two of them never both break the same
-  stale lock. The guard is taken non-blocking in a loop with the injected ``sleep``: a
-  blocking ``FileLock`` would freeze gevent's hub (``sleep=gevent.sleep`` keeps it running).
+- Creating is exclusive by itself; breaking a stale lock is not, so processes of this
+  plugin serialize it on a ``filelock.FileLock`` over
+  ``<runDir>/.babysit-plugin/run.lock.guard`` and re-read the lock under it: two of them
+  never both break the same stale lock (nor one break the other's fresh lock). The guard is
+  taken non-blocking, retried in the loop with the injected ``sleep``: a blocking
+  ``FileLock`` would freeze gevent's hub (``sleep=gevent.sleep`` keeps it running).
 - The ``local`` context manager (a per-run ``gevent.lock.RLock`` from babysit_plugin) is
   entered first, so greenlets of one process queue there instead of on the file.
 - Waiting ends after ``timeout`` seconds with :class:`LockTimeoutError` naming the lock file,
   the holder's pid and owner, and the fix.
-- ``<runDir>/.babysit-plugin/`` is created with a ``.gitignore`` of ``*``.
+- ``<runDir>/.babysit-plugin/`` is created (with a ``.gitignore`` of ``*``) only when a
+  stale lock has to be broken.
 - Release deletes ``run.lock`` only if it still holds exactly what we wrote.
 """
 
@@ -45,7 +49,7 @@ from attrs import frozen
 
 from protocol.clock import Clock, now_iso, system_ms
 from protocol.errors import LockTimeoutError
-from protocol.fsutil import encode_text, ensure_private_dir
+from protocol.fsutil import PRIVATE_DIR, encode_text, ensure_private_dir
 from protocol.jsonjs import JsonParseError, JsonValue, dumps, loads
 from protocol.models import Run
 
@@ -152,34 +156,38 @@ class RunLock:
             raise
 
     def _acquire_file(self) -> None:
-        private = ensure_private_dir(self.run_path)
-        guard_path = private / GUARD_NAME
         deadline = self.monotonic() + self.timeout
         holder: _Holder | None = None
         guard_busy = False
         while True:
-            guard = filelock.FileLock(str(guard_path), thread_local=False)
-            try:
-                guard.acquire(blocking=False)
-            except filelock.Timeout:
-                guard_busy = True
-            else:
-                guard_busy = False
-                try:
-                    content = self._lock_text()
-                    if self._create(private, content):
-                        self._content = content
-                        return
-                    holder = _Holder(self._read())
-                    if holder.text is None:
-                        continue  # released between our attempt and the read: retry now
-                    if holder.parsed and not pid_alive(holder.pid) and self._break(holder):
-                        continue
-                finally:
-                    guard.release()
+            guard_busy = False
+            content = self._lock_text()
+            if self._create(content):
+                self._content = content
+                return
+            holder = _Holder(self._read())
+            if holder.text is None:
+                continue  # released between our attempt and the read: retry now
+            if holder.parsed and not pid_alive(holder.pid):
+                broke, guard_busy = self._break_guarded(holder)
+                if broke:
+                    continue
             if self.monotonic() >= deadline:
-                raise self._timeout_error(holder, guard_busy, guard_path)
+                raise self._timeout_error(holder, guard_busy)
             self.sleep(self.poll)
+
+    def _break_guarded(self, holder: _Holder) -> tuple[bool, bool]:
+        """Break a stale lock under the guard: ``(broken, guard_busy)``."""
+        private = ensure_private_dir(self.run_path)
+        guard = filelock.FileLock(str(private / GUARD_NAME), thread_local=False)
+        try:
+            guard.acquire(blocking=False)
+        except filelock.Timeout:
+            return False, True
+        try:
+            return self._break(holder), False
+        finally:
+            guard.release()
 
     def _lock_text(self) -> str:
         info: JsonValue = {
@@ -189,8 +197,8 @@ class RunLock:
         }
         return dumps(info) + "\n"
 
-    def _create(self, private: Path, content: str) -> bool:
-        tmp = private / f".run.lock.{secrets.token_hex(6)}.tmp"
+    def _create(self, content: str) -> bool:
+        tmp = self.run_path / f".{LOCK_NAME}.{secrets.token_hex(6)}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             try:
@@ -239,16 +247,15 @@ class RunLock:
         self.stale_broken += 1
         return True
 
-    def _timeout_error(
-        self, holder: _Holder | None, guard_busy: bool, guard_path: Path
-    ) -> LockTimeoutError:
+    def _timeout_error(self, holder: _Holder | None, guard_busy: bool) -> LockTimeoutError:
         lock = str(self.lock_path)
         waited = f"{self.timeout:g} s"
+        guard_path = self.run_path / PRIVATE_DIR / GUARD_NAME
         if holder is None or guard_busy:
             return LockTimeoutError(
-                f"{guard_path}: expected to take the run-lock guard within {waited}, found it "
-                "held by another babysit-plugin process the whole time — retry; if no "
-                f"babysit-plugin process is running, delete {guard_path}",
+                f"{guard_path}: expected to take the run-lock guard within {waited} to clear "
+                "a stale run.lock, found it held by another babysit-plugin process — retry; if "
+                f"no babysit-plugin process is running, delete {guard_path}",
                 str(guard_path),
             )
         if not holder.parsed:

@@ -9,10 +9,10 @@ the bytes written are the SDK's):
   ``{name: "Error", message: "Task reported failure"}``; ``stdout`` and ``stdout_ref`` (and
   likewise stderr) exclude each other; refs must stay inside the run; values must be JSON.
   ``started_at``/``finished_at`` default to one "now", as ``task:post`` does.
-- The effect must be requested and still pending. This is checked once without the lock
-  (so a refused post writes nothing, not even ``.babysit-plugin/``) and again under the run
-  lock after re-reading the journal; an unknown effect raises :class:`UnknownEffectError`,
-  a resolved one :class:`AlreadyResolvedError`. An explicit ``invocation_key`` must match.
+- The effect must be requested and still pending, and an explicit ``invocation_key`` must be
+  its own. This is checked once without the lock (so a refused post writes nothing) and
+  again under the run lock after re-reading the journal; an unknown effect raises
+  :class:`UnknownEffectError`, a resolved one :class:`AlreadyResolvedError`.
 - ``result.json`` keys, in order: schemaVersion ``"2026.01.results-v1"``, effectId, taskId,
   invocationKey, status, result, resultRef, error, stdoutRef, stderrRef, startedAt,
   finishedAt, metadata, value (absent ones omitted). ``ok``: ``result`` and ``value`` are the
@@ -209,7 +209,9 @@ def _validate(result: ResultInput, effect_id: str) -> None:
         )
 
 
-def _check_pending(journal: Journal, run: Run, effect_id: str) -> EffectRecord:
+def _check_pending(
+    journal: Journal, run: Run, effect_id: str, invocation_key: str | None
+) -> EffectRecord:
     record = journal.effects.get(effect_id)
     if record is None:
         raise UnknownEffectError(
@@ -224,6 +226,13 @@ def _check_pending(journal: Journal, run: Run, effect_id: str) -> EffectRecord:
             f"({record.status}) — nothing was written; a second EFFECT_RESOLVED would break "
             "the run, so post only pending effects",
             str(where),
+        )
+    if invocation_key is not None and invocation_key != record.invocation_key:
+        raise InvalidValueError(
+            f"result for {effect_id}: expected invocationKey {record.invocation_key}, found "
+            f"{invocation_key} — the result belongs to another invocation; post it for the "
+            "right effect",
+            None,
         )
     return record
 
@@ -262,19 +271,13 @@ def post_result(
     started_at = result.started_at if result.started_at is not None else now
     finished_at = result.finished_at if result.finished_at is not None else now
 
-    _check_pending(read_journal(run), run, effect_id)
+    # Checked before the lock too, so a refused post leaves the run untouched.
+    _check_pending(read_journal(run), run, effect_id, result.invocation_key)
 
     options = lock or LockOptions()
     with RunLock.from_options(run, options):
         journal = read_journal(run)
-        record = _check_pending(journal, run, effect_id)
-        if result.invocation_key is not None and result.invocation_key != record.invocation_key:
-            raise InvalidValueError(
-                f"result for {effect_id}: expected invocationKey {record.invocation_key}, found "
-                f"{result.invocation_key} — the result belongs to another invocation; post it "
-                "for the right effect",
-                None,
-            )
+        record = _check_pending(journal, run, effect_id, result.invocation_key)
         task_dir = safe_join(run.path, f"tasks/{effect_id}", where=f"tasks/{effect_id}")
         rel_dir = f"tasks/{effect_id}"
 

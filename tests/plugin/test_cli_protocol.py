@@ -320,13 +320,6 @@ def _alpha(req: dict[str, dict[str, Any]]) -> str:
     return str(req["echo alpha"]["effectId"])
 
 
-# protocol's RunLock creates <run>/.babysit-plugin/ (its guard file) before it knows whether
-# the post can go ahead, and post_result checks the invocation key only under the lock.
-_GUARD_DEFECT = (
-    "a refused post that reached the run lock leaves <run>/.babysit-plugin/ behind "
-    "(RunLock's guard directory)"
-)
-
 CASES: dict[str, Case] = {
     "no such directory": Case(
         "parallel-2",
@@ -503,7 +496,6 @@ CASES: dict[str, Case] = {
             f"{q['echo alpha']['invocationKey']}, found other:S000009:x — the result belongs to "
             "another invocation; post it for the right effect"
         ),
-        defect=_GUARD_DEFECT,
     ),
     "lock held past the timeout": Case(
         "parallel-2",
@@ -529,7 +521,6 @@ CASES: dict[str, Case] = {
             f"babysit-plugin: {r / 'run.lock'} is held by pid {os.getpid()} "
             "(test:holder); waiting up to 0.3s\n"
         ),
-        defect=_GUARD_DEFECT,
     ),
 }
 

@@ -65,9 +65,7 @@ def test_lock_file_content_and_release(tmp_path: Path) -> None:
         assert lock.held
     assert not (tmp_path / "run.lock").exists()
     assert not lock.held
-    assert (tmp_path / ".babysit-plugin" / ".gitignore").read_text() == "*\n"
-    leftovers = [p.name for p in (tmp_path / ".babysit-plugin").iterdir()]
-    assert sorted(leftovers) == [".gitignore", "run.lock.guard"]
+    assert os.listdir(tmp_path) == []
 
 
 def test_live_holder_times_out_with_holder_named(tmp_path: Path) -> None:
@@ -103,6 +101,8 @@ def test_stale_lock_of_dead_pid_is_broken(tmp_path: Path) -> None:
         assert json.loads((tmp_path / "run.lock").read_text())["pid"] == os.getpid()
     assert lock.stale_broken == 1
     assert t.sleeps == 0
+    assert (tmp_path / ".babysit-plugin" / ".gitignore").read_text() == "*\n"
+    assert sorted(os.listdir(tmp_path / ".babysit-plugin")) == [".gitignore", "run.lock.guard"]
 
 
 def test_empty_lock_is_waited_on_not_broken(tmp_path: Path) -> None:
@@ -118,6 +118,7 @@ def test_empty_lock_is_waited_on_not_broken(tmp_path: Path) -> None:
         f"running, delete {lock_path}"
     )
     assert lock_path.read_text() == ""
+    assert os.listdir(tmp_path) == ["run.lock"]
 
 
 def test_partial_lock_then_release_is_acquired(tmp_path: Path) -> None:
@@ -146,10 +147,11 @@ def test_unusable_pid_is_held_not_broken(tmp_path: Path, pid: object) -> None:
 
 
 def test_guard_held_by_another_plugin_process(tmp_path: Path) -> None:
-    """While another plugin process holds the guard, we wait and then name the guard."""
+    """A stale lock is broken only under the guard: while another plugin process holds it,
+    we wait and then name the guard."""
     guard_path = tmp_path / ".babysit-plugin" / "run.lock.guard"
-    RunLock(tmp_path, "warm-up").acquire()  # creates the private dir
-    (tmp_path / "run.lock").unlink()
+    guard_path.parent.mkdir()
+    (tmp_path / "run.lock").write_text(_sdk_lock(_dead_pid()))
     other = filelock.FileLock(str(guard_path), thread_local=False)
     other.acquire()
     try:
@@ -159,11 +161,11 @@ def test_guard_held_by_another_plugin_process(tmp_path: Path) -> None:
     finally:
         other.release()
     assert str(info.value) == (
-        f"{guard_path}: expected to take the run-lock guard within 0.3 s, found it held by "
-        "another babysit-plugin process the whole time — retry; if no babysit-plugin process "
-        f"is running, delete {guard_path}"
+        f"{guard_path}: expected to take the run-lock guard within 0.3 s to clear a stale "
+        "run.lock, found it held by another babysit-plugin process — retry; if no "
+        f"babysit-plugin process is running, delete {guard_path}"
     )
-    assert not (tmp_path / "run.lock").exists()
+    assert (tmp_path / "run.lock").exists()
 
 
 def test_local_is_entered_first_and_exited_last(tmp_path: Path) -> None:
@@ -189,6 +191,7 @@ def test_local_is_left_when_acquire_fails(tmp_path: Path) -> None:
     with pytest.raises(LockTimeoutError):
         RunLock(tmp_path, "t", 0.1, t.sleep, local, monotonic=t.monotonic).acquire()
     assert not local.locked()
+    assert os.listdir(tmp_path) == ["run.lock"]
 
 
 def test_release_keeps_a_lock_that_is_not_ours(tmp_path: Path) -> None:
@@ -266,3 +269,19 @@ def test_two_threads_never_hold_it_together(tmp_path: Path) -> None:
     assert errors == []
     _check_log(order)
     assert len(order) == 120
+
+
+def test_two_processes_break_one_stale_lock_once(tmp_path: Path) -> None:
+    """Processes racing for a stale lock break it once and then take turns."""
+    (tmp_path / "run.lock").write_text(_sdk_lock(_dead_pid()))
+    log = tmp_path / "log"
+    script = _WORKER.format(repo=str(REPO))
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script, str(tmp_path), str(log), "5"])
+        for _ in range(3)
+    ]
+    for proc in procs:
+        assert proc.wait(timeout=60) == 0
+    lines = log.read_text().splitlines()
+    _check_log(lines)
+    assert (tmp_path / "counter").read_text() == "15"

@@ -324,13 +324,15 @@ def test_symlinked_task_dir_is_refused(rb: RunBuilder, tmp_path: Path) -> None:
 
 
 def test_invocation_key_must_match(rb: RunBuilder) -> None:
-    """An explicit invocation key for another invocation is refused."""
+    """An explicit invocation key for another invocation is refused, changing nothing."""
+    before = snapshot(rb.path)
     with pytest.raises(InvalidValueError) as info:
         _post(rb, ResultInput(status="ok", value=1, invocation_key="other"))
     assert str(info.value) == (
         f"result for {A}: expected invocationKey {KEY_A}, found other — the result belongs to "
         "another invocation; post it for the right effect"
     )
+    assert snapshot(rb.path) == before
     _post(rb, ResultInput(status="ok", value=1, invocation_key=KEY_A))
 
 
@@ -375,6 +377,7 @@ def test_held_lock_times_out_and_writes_nothing(rb: RunBuilder) -> None:
     lock.write_text(
         json.dumps({"pid": os.getppid(), "owner": "x", "acquiredAt": "t"}, indent=2) + "\n"
     )
+    before = snapshot(rb.path)
     with pytest.raises(LockTimeoutError):
         post_result(
             open_run(rb.path),
@@ -382,8 +385,7 @@ def test_held_lock_times_out_and_writes_nothing(rb: RunBuilder) -> None:
             ResultInput(status="ok", value=1),
             lock=LockOptions(timeout=0.05, sleep=lambda s: None),
         )
-    assert not (rb.path / "tasks" / A / "result.json").exists()
-    assert read_journal(open_run(rb.path)).effects[A].status == "requested"
+    assert snapshot(rb.path) == before
 
 
 @pytest.mark.parametrize(
