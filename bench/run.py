@@ -131,6 +131,13 @@ def _first_line(argv: Sequence[str]) -> str | None:
     return lines[0] if lines else None
 
 
+def _load() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
+
+
 def machine(bp: BenchProject) -> dict[str, Any]:
     """nproc, memory, CPU model, OS, Python, Node, SDK and repository revision."""
     cpu = None
@@ -161,6 +168,7 @@ def machine(bp: BenchProject) -> dict[str, Any]:
         "sdk": bp.sdk.version,
         "revision": revision,
         **fsync_cost(bp.project.runs),
+        "loadStart": _load(),
     }
 
 
@@ -559,6 +567,7 @@ def tables(results: dict[str, Any]) -> list[str]:
         f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memoryGiB']} GiB, {m['os']}  ",
         f"Python {m['python']}, Node {m['node']}, babysitter SDK {m['sdk']}, "
         f"revision {m['revision']}  ",
+        f"Load average (1 min) at start {m['loadStart']}, at end {results.get('loadEnd')}  ",
         f"Disk: one atomic write of a small new file (temp, fsync, rename, directory fsync) "
         f"{m['atomicWriteMs']} ms; {m['atomicWriteNoFsyncMs']} ms without the fsyncs "
         "(median)",
@@ -569,9 +578,10 @@ def tables(results: dict[str, Any]) -> list[str]:
         lines += [
             "### Group wall time (one parallel group of N shell effects)",
             "",
-            "| N | effect | dispatch (process) | first start | sequential (task:post) | "
-            "ideal | speed-up | dispatch / ideal | overhead per effect | dispatcher RSS |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "| N | effect | dispatch (process) | first start | last effect done | "
+            "sequential (task:post) | ideal | speed-up | dispatch / ideal | "
+            "overhead per effect | dispatcher RSS |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in group:
             d, s = r["dispatch"], r["sequential"]
@@ -580,8 +590,9 @@ def tables(results: dict[str, Any]) -> list[str]:
             )
             lines.append(
                 f"| {r['n']} | {r['effectS']:g} s | {d['wallS']:.2f} s | {d['firstStartS']:.2f} s"
-                f" | {seq} | {r['idealS']:.2f} s | {r['speedup']:.1f}x | {r['vsIdeal']:.2f} | "
-                f"{r['overheadPerEffectMs']:.1f} ms | {d['maxRssMB']:.0f} MB |"
+                f" | {d['lastFinishS']:.2f} s | {seq} | {r['idealS']:.2f} s | {r['speedup']:.1f}x"
+                f" | {r['vsIdeal']:.2f} | {r['overheadPerEffectMs']:.1f} ms"
+                f" | {d['maxRssMB']:.0f} MB |"
             )
         lines.append("")
     post = results.get("post")
@@ -650,10 +661,10 @@ def tables(results: dict[str, Any]) -> list[str]:
 def plot(results: dict[str, Any], path: Path) -> str:
     """Write the PNG; returns what happened (matplotlib is optional)."""
     try:
-        import matplotlib  # noqa: PLC0415  (optional: the bench extra)
+        import matplotlib
 
         matplotlib.use("Agg")
-        import matplotlib.pyplot as plt  # noqa: PLC0415
+        import matplotlib.pyplot as plt
     except ImportError:
         return "plot skipped: matplotlib is not installed (pip install -e '.[bench]')"
     panels = [k for k in ("group", "post", "scale") if results.get(k)]
@@ -827,6 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             log(f"run directories kept under {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
+    results["loadEnd"] = _load()
     results["targets"] = targets(results)
     results["elapsedS"] = time.perf_counter() - started
     (out_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
