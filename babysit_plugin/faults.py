@@ -20,10 +20,13 @@ Points, in the order a dispatch meets them:
 ``outcome:dropping``       posted; the saved outcome is about to be deleted
 ``claim:releasing``        about to give a claim back
 
-The last four live inside :mod:`protocol`, which stays free of test hooks:
-when armed, this module wraps ``RunLock.acquire`` and the ``atomic_write`` /
-``append_event`` names that :mod:`protocol.results` calls, and
-``gevent.subprocess.Popen`` for ``child:spawned``.
+The three ``lock:``/``post:`` points live inside :mod:`protocol`, which stays
+free of test hooks: when armed, this module wraps the steps of
+:func:`protocol.results.commit_results` (``commit_locked``, entered once the
+lock is taken, counts ``lock:held`` once per result of the batch;
+``install_result_files`` and ``install_event`` report after each result), and
+``gevent.subprocess.Popen`` for ``child:spawned``.  Counts stay per result, as
+when every result took the lock alone.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any
 
 from gevent import subprocess as gsub
 
-from protocol import lock, results
+from protocol import results
 
 ENV = "BABYSIT_PLUGIN_FAULT"
 
@@ -99,31 +102,30 @@ def arm(spec: str | None) -> None:
 
 
 def _install_wrappers() -> None:
-    acquire = lock.RunLock.acquire
+    commit = getattr(results, "commit_locked")  # noqa: B009
 
-    def acquire_and_report(self: lock.RunLock) -> None:
-        acquire(self)
-        point("lock:held")
+    def commit_and_report(run: Any, prepared: Any, *args: Any, **kwargs: Any) -> Any:
+        for _ in prepared:
+            point("lock:held")
+        return commit(run, prepared, *args, **kwargs)
 
-    lock.RunLock.acquire = acquire_and_report  # type: ignore[method-assign]
+    setattr(results, "commit_locked", commit_and_report)  # noqa: B010
 
-    write = getattr(results, "atomic_write")  # noqa: B009
+    install_files = getattr(results, "install_result_files")  # noqa: B009
 
-    def write_and_report(path: Path, data: str | bytes) -> None:
-        write(path, data)
-        if Path(path).name == "result.json":
-            point("post:result-written")
+    def install_files_and_report(prepared: Any) -> None:
+        install_files(prepared)
+        point("post:result-written")
 
-    setattr(results, "atomic_write", write_and_report)  # noqa: B010
+    setattr(results, "install_result_files", install_files_and_report)  # noqa: B010
 
-    append = getattr(results, "append_event")  # noqa: B009
+    install_event = getattr(results, "install_event")  # noqa: B009
 
-    def append_and_report(*args: Any, **kwargs: Any) -> Any:
-        appended = append(*args, **kwargs)
+    def install_event_and_report(tmp: Path, final: Path) -> None:
+        install_event(tmp, final)
         point("post:appended")
-        return appended
 
-    setattr(results, "append_event", append_and_report)  # noqa: B010
+    setattr(results, "install_event", install_event_and_report)  # noqa: B010
 
     popen = gsub.Popen
 

@@ -27,7 +27,13 @@ from protocol.errors import (
     UnsafePathError,
 )
 from protocol.fsutil import atomic_write, check_effect_id, js_trim, safe_join
-from protocol.journal import append_event, event_checksum, open_run, read_journal
+from protocol.journal import (
+    JournalReader,
+    append_event,
+    event_checksum,
+    open_run,
+    read_journal,
+)
 from protocol.jsonjs import JsonValue, dumps, loads, stable_clone, to_file_text
 from protocol.lock import LockOptions, RunLock
 from protocol.models import (
@@ -62,7 +68,17 @@ from protocol.models import (
     VerifyReport,
 )
 from protocol.pending import actions_from_payload, load_task_def, pending_actions
-from protocol.results import effect_error_from_json, post_result, read_json_arg
+from protocol.results import (
+    PreparedResult,
+    commit_results,
+    discard_prepared,
+    effect_error_from_json,
+    post_result,
+    post_results,
+    prepare_result,
+    read_json_arg,
+    sweep_temps,
+)
 from protocol.ulid import next_ulid
 from protocol.verify import verify_run
 
@@ -82,6 +98,7 @@ __all__ = [
     "JournalCorruptError",
     "JournalEntry",
     "JournalEvent",
+    "JournalReader",
     "JsonValue",
     "LockOptions",
     "LockTimeoutError",
@@ -91,6 +108,7 @@ __all__ = [
     "PayloadError",
     "PendingAction",
     "PostReceipt",
+    "PreparedResult",
     "Problem",
     "ProtocolError",
     "ResultInput",
@@ -115,7 +133,9 @@ __all__ = [
     "append_event",
     "atomic_write",
     "check_effect_id",
+    "commit_results",
     "configure_converter",
+    "discard_prepared",
     "dumps",
     "effect_error_from_json",
     "event_checksum",
@@ -129,10 +149,13 @@ __all__ = [
     "open_run",
     "pending_actions",
     "post_result",
+    "post_results",
+    "prepare_result",
     "read_journal",
     "read_json_arg",
     "safe_join",
     "stable_clone",
+    "sweep_temps",
     "system_ms",
     "to_file_text",
     "unstructure",

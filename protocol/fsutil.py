@@ -40,6 +40,7 @@ __all__ = [
     "check_effect_id",
     "encode_text",
     "ensure_private_dir",
+    "fsync_dir",
     "js_trim",
     "open_regular",
     "safe_join",
@@ -71,7 +72,8 @@ def encode_text(text: str) -> bytes:
         return _LONE_SURROGATE.sub("\ufffd", text).encode("utf-8")
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """fsync a directory, so the names created, renamed or removed in it are durable."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -110,7 +112,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(parent)
+    fsync_dir(parent)
 
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)

@@ -46,7 +46,7 @@ import hashlib
 import math
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,7 @@ import attrs
 
 from protocol import converter as cv
 from protocol.clock import Clock, iso_from_ms, system_ms
-from protocol.errors import JournalCorruptError, NotARunError, RunNotFoundError
+from protocol.errors import JournalCorruptError, NotARunError, ProtocolError, RunNotFoundError
 from protocol.fsutil import atomic_write, encode_text, js_trim, open_regular
 from protocol.jsonjs import JsonParseError, JsonValue, dumps, loads, to_file_text
 from protocol.models import (
@@ -69,6 +69,7 @@ from protocol.models import (
 from protocol.ulid import next_ulid
 
 __all__ = [
+    "JournalReader",
     "append_event",
     "event_checksum",
     "journal_files",
@@ -77,6 +78,7 @@ __all__ = [
     "read_journal",
     "read_json_file",
     "repair_hint",
+    "run_harness",
 ]
 
 _JS_DECIMAL = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -202,7 +204,7 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
     return Run(path=path, metadata=metadata, repo_root=path.parent.parent.parent)
 
 
-def _run_harness(run_path: Path) -> str | None:
+def run_harness(run_path: Path) -> str | None:
     """``harness`` of ``run.json`` when it is a non-blank string (``readRunHarness``)."""
     run_json = run_path / "run.json"
     try:
@@ -306,6 +308,26 @@ class _Validator:
         self.request_file: dict[str, str] = {}
         self.resolve_file: dict[str, str] = {}
         self.invocations: dict[str, str] = {}
+
+    def clone(self, bodies: Iterable[dict[str, JsonValue]]) -> _Validator:
+        """A copy to go on validating from, sharing nothing that validating more changes.
+
+        ``bodies`` are the events about to be validated: the records their resolutions
+        update are copied, the others are shared (never changed again).
+        """
+        copy = _Validator(self.run_path)
+        copy.head = self.head
+        copy.effects = dict(self.effects)
+        copy.request_file = dict(self.request_file)
+        copy.resolve_file = dict(self.resolve_file)
+        copy.invocations = dict(self.invocations)
+        for body in bodies:
+            data = body.get("data")
+            if body.get("type") == "EFFECT_RESOLVED" and isinstance(data, dict):
+                effect_id = data.get("effectId")
+                if isinstance(effect_id, str) and effect_id in copy.effects:
+                    copy.effects[effect_id] = dict(copy.effects[effect_id])
+        return copy
 
     def fail(self, name: str, message: str) -> JournalCorruptError:
         path = self.run_path / "journal" / name
@@ -567,6 +589,119 @@ def read_journal(run: Run) -> Journal:
     )
 
 
+class JournalReader:
+    """Reads one run's journal again and again, parsing only the files added since last time.
+
+    :meth:`read` returns what :func:`read_journal` would. The journal only grows (appends
+    under the run lock), so when the sorted names read last time are still the first names
+    of ``journal/`` and the last of them is the same file (inode, size, mtime), only the
+    new files are parsed and validated, continuing from the state the last read ended in.
+    Anything else (a file renamed, removed or rewritten, as ``run:repair-journal`` does, or
+    an error while extending) discards that state and reads the whole journal again, so
+    errors are the ones :func:`read_journal` gives. Each read builds new state and
+    publishes it with one assignment: concurrent reads from several threads are safe.
+    """
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self._state: _ReaderState | None = None
+
+    def read(self) -> Journal:
+        """The journal as it is now (see the class docstring)."""
+        run_path = self.run.path
+        names = journal_files(run_path)
+        state = self._state
+        if state is not None:
+            try:
+                extended = state.extend(run_path, names)
+            except (ProtocolError, OSError, ValueError):
+                extended = None
+            if extended is not None and extended.journal is not None:
+                self._state = extended
+                return extended.journal
+        self._state = None
+        fresh = _ReaderState.empty().extend(run_path, names)
+        assert fresh is not None
+        assert fresh.journal is not None
+        self._state = fresh
+        return fresh.journal
+
+
+def _file_id(path: str) -> tuple[int, int, int] | None:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@attrs.frozen
+class _ReaderState:
+    """What one :meth:`JournalReader.read` ended with; never changed once built."""
+
+    names: tuple[str, ...]
+    validator: _Validator | None
+    records: dict[str, EffectRecord]
+    entries: tuple[JournalEntry, ...]
+    last_id: tuple[int, int, int] | None
+    journal: Journal | None
+
+    @classmethod
+    def empty(cls) -> _ReaderState:
+        return cls(names=(), validator=None, records={}, entries=(), last_id=None, journal=None)
+
+    def extend(self, run_path: Path, names: list[str]) -> _ReaderState | None:
+        """The state after also reading ``names[len(self.names):]``; None if not a growth."""
+        known = len(self.names)
+        if len(names) < known or tuple(names[:known]) != self.names:
+            return None
+        journal_dir = os.path.join(run_path, "journal")
+        if known and _file_id(os.path.join(journal_dir, names[known - 1])) != self.last_id:
+            return None
+        if known == len(names) and self.journal is not None:
+            return self
+        parsed = _parse_files(run_path, names[known:])
+        validator = (
+            self.validator.clone(p.body for p in parsed)
+            if self.validator is not None
+            else _Validator(run_path)
+        )
+        touched: dict[str, None] = {}
+        for index, p in enumerate(parsed):
+            validator.sequence(p, known + index + 1)
+            event_type = p.body.get("type")
+            if event_type == "EFFECT_REQUESTED":
+                validator.requested(p)
+            elif event_type == "EFFECT_RESOLVED":
+                validator.resolved(p)
+            else:
+                continue
+            data = p.body.get("data")
+            if isinstance(data, dict) and isinstance(data.get("effectId"), str):
+                touched[str(data["effectId"])] = None
+        records = dict(self.records)
+        for effect_id in touched:
+            records[effect_id] = EffectRecord(**validator.effects[effect_id])
+        entries = self.entries + tuple(
+            JournalEntry(filename=p.name, seq=int(p.seq), ulid=p.ulid, body=p.body) for p in parsed
+        )
+        head = validator.head
+        journal = Journal(
+            run_path=run_path,
+            head=(head[0], head[1]) if head is not None else None,
+            effects=dict(records),
+            entries=entries,
+        )
+        return _ReaderState(
+            names=tuple(names),
+            validator=validator,
+            records=records,
+            entries=entries,
+            last_id=_file_id(os.path.join(journal_dir, names[-1])) if names else None,
+            journal=journal,
+        )
+
+
 # --- appending ------------------------------------------------------------------------------
 
 
@@ -603,7 +738,7 @@ def append_event(
             str(run.path / "journal" / last),
         ) from None
     recorded_at = iso_from_ms(now)
-    harness = _run_harness(run.path)
+    harness = run_harness(run.path)
     if harness is not None and "harness" not in data:
         data = {"harness": harness, **data}
     checksum = event_checksum(event_type, recorded_at, data)

@@ -29,27 +29,62 @@ the bytes written are the SDK's):
   unsorted, ``data`` as given), stdoutRef, stderrRef, startedAt, finishedAt — appended by
   :func:`protocol.journal.append_event` (which puts ``harness`` first when the run has one).
 
-Crash safety: logs, blob and ``result.json`` are written first (each atomically), the journal
-append last. A crash in between leaves the effect still pending in the journal, with a
-``result.json`` that no replay reads; the next post of that effect overwrites it. So the
-journal alone says whether an effect is resolved, and a result is never half-committed.
+Committing, in two steps (:func:`post_results` does both; :func:`post_result` is a batch of
+one):
+
+1. :func:`prepare_result`, without the lock: the input is checked, the effect must be pending
+   in the journal as read now, and every file is written to a temp file in its final
+   directory and fsynced: the blob, ``stdout.log``, ``stderr.log``, ``result.json``, and the
+   ``EFFECT_RESOLVED`` event itself (``journal/``; its content holds no seq or ULID, which
+   only its file name carries). Temp names are ``.<name>.<random>.p<pid>.tmp``: they do not
+   end in ``.json`` and do not start with a digit (see :mod:`protocol.fsutil`).
+2. :func:`commit_results`, under the run lock, for any number of prepared results (one lock
+   hold for all): the journal is re-read incrementally (:class:`JournalReader`), every effect
+   is checked again (pending, not resolved earlier in the same batch, the prepared
+   ``taskId``/``invocationKey`` still its own), then the result files of every accepted one are
+   renamed into place and their directories fsynced, then the event files are renamed to
+   ``<seq>.<ULID>.json`` (seqs following the head, ULIDs strictly increasing) and ``journal/``
+   is fsynced once. Events are committed in the order they were prepared, so ``recordedAt``
+   never goes backwards; an event prepared before the journal's last ``recordedAt`` (someone
+   appended while we waited), or for a run whose ``harness`` changed, is rewritten under the
+   lock. A refused result (already resolved, unknown) is returned as its error and its temp
+   files are deleted: the run directory is left as it was.
+
+Crash safety: the lock covers the re-check and the moment ``result.json`` appears at its final
+path, so of two racing posts only the winner's ``result.json`` is ever renamed into place.
+Result files become visible (and durable) before their event; a crash in between leaves the
+effect pending in the journal with a ``result.json`` no replay reads, which the next post
+overwrites. So the journal alone says whether an effect is resolved. A crash before the
+renames leaves only temp files, which no reader takes for data; :func:`sweep_temps` (and every
+commit, for ``journal/``) deletes those of processes that no longer exist.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import re
+import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import cast
 
 import attrs
 
 from protocol import converter as cv
-from protocol.clock import Clock, now_iso, system_ms
-from protocol.errors import AlreadyResolvedError, InvalidValueError, UnknownEffectError
-from protocol.fsutil import atomic_write, check_effect_id, encode_text, js_trim, safe_join
-from protocol.journal import append_event, read_journal
+from protocol.clock import Clock, iso_from_ms, system_ms
+from protocol.errors import (
+    AlreadyResolvedError,
+    InvalidValueError,
+    JournalCorruptError,
+    ProtocolError,
+    UnknownEffectError,
+)
+from protocol.fsutil import check_effect_id, encode_text, fsync_dir, js_trim, safe_join
+from protocol.journal import JournalReader, event_checksum, repair_hint, run_harness
 from protocol.jsonjs import JsonValue, dumps, loads, stable_clone, to_file_text
-from protocol.lock import LockOptions, RunLock
+from protocol.lock import LockOptions, RunLock, pid_alive
 from protocol.models import (
     NO_VALUE,
     EffectError,
@@ -62,13 +97,20 @@ from protocol.models import (
     Run,
     TaskResult,
 )
+from protocol.ulid import next_ulid
 
 __all__ = [
     "BLOB_THRESHOLD_BYTES",
     "RESULT_SCHEMA_VERSION",
+    "PreparedResult",
+    "commit_results",
+    "discard_prepared",
     "effect_error_from_json",
     "post_result",
+    "post_results",
+    "prepare_result",
     "read_json_arg",
+    "sweep_temps",
 ]
 
 RESULT_SCHEMA_VERSION = "2026.01.results-v1"
@@ -237,19 +279,154 @@ def _check_pending(
     return record
 
 
-def post_result(
+# --- journal reading -------------------------------------------------------------------------
+
+_READERS: dict[Path, JournalReader] = {}
+_READERS_KEPT = 16
+
+
+def _journal(run: Run) -> Journal:
+    """The run's journal now, parsing only what was appended since this process last read it."""
+    reader = _READERS.get(run.path)
+    if reader is None:
+        while len(_READERS) >= _READERS_KEPT:
+            _READERS.pop(next(iter(_READERS)), None)
+        reader = _READERS.setdefault(run.path, JournalReader(run))
+    return reader.read()
+
+
+# --- temp files ------------------------------------------------------------------------------
+
+_TEMP = re.compile(r"^\..+\.[0-9a-f]{12}\.p([0-9]{1,10})\.tmp$")
+
+
+def _write_temp(directory: Path, name: str, data: bytes) -> Path:
+    """``data`` in a new fsynced temp file beside ``directory/name``; its path."""
+    tmp = directory / f".{name}.{secrets.token_hex(6)}.p{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return tmp
+
+
+def _sweep_dir(directory: Path) -> list[Path]:
+    """Delete the temp files in ``directory`` left by processes that no longer exist."""
+    removed: list[Path] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        match = _TEMP.match(name)
+        if match is None or pid_alive(int(match.group(1))):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(directory / name)
+            removed.append(directory / name)
+    return removed
+
+
+def sweep_temps(run: Run) -> list[Path]:
+    """Delete the temp files of posts whose process died before committing; their paths.
+
+    Looks in ``journal/``, every ``tasks/<id>/`` and ``tasks/<id>/blobs/``. Temp files of a
+    live process (it may still commit them) are kept.
+    """
+    removed = _sweep_dir(run.path / "journal")
+    tasks = run.path / "tasks"
+    try:
+        task_dirs = [tasks / name for name in sorted(os.listdir(tasks))]
+    except OSError:
+        return removed
+    for task_dir in task_dirs:
+        if task_dir.is_symlink() or not task_dir.is_dir():
+            continue
+        removed += _sweep_dir(task_dir)
+        blobs = task_dir / "blobs"
+        if blobs.is_dir() and not blobs.is_symlink():
+            removed += _sweep_dir(blobs)
+    return removed
+
+
+# --- preparing -------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class PreparedResult:
+    """A result written to temp files, ready for :func:`commit_results`.
+
+    ``files`` are (temp, final) pairs: blob, ``stdout.log``, ``stderr.log``, ``result.json``,
+    in that order. ``event_file`` holds the ``EFFECT_RESOLVED`` event recorded at
+    ``recorded_ms`` for a run whose harness was ``harness``. Pass it to
+    :func:`commit_results` or :func:`discard_prepared`, exactly once.
+    """
+
+    run_path: Path
+    effect_id: str
+    status: str
+    invocation_key: str | None
+    task_result: TaskResult
+    files: tuple[tuple[Path, Path], ...]
+    event_data: dict[str, JsonValue]
+    harness: str | None
+    recorded_ms: int
+    event_file: Path
+    result_ref: str
+    stdout_ref: str | None
+    stderr_ref: str | None
+    created_dirs: tuple[Path, ...] = ()
+
+    @property
+    def recorded_at(self) -> str:
+        return iso_from_ms(self.recorded_ms)
+
+    def temps(self) -> list[Path]:
+        return [tmp for tmp, _ in self.files] + [self.event_file]
+
+
+def _event_bytes(data: dict[str, JsonValue], harness: str | None, recorded_at: str) -> bytes:
+    # appendEvent: {harness, ...event} when the run has a harness and the event has none.
+    if harness is not None and "harness" not in data:
+        data = {"harness": harness, **data}
+    checksum = event_checksum("EFFECT_RESOLVED", recorded_at, data)
+    return encode_text(
+        to_file_text(
+            {
+                "type": "EFFECT_RESOLVED",
+                "recordedAt": recorded_at,
+                "data": data,
+                "checksum": checksum,
+            }
+        )
+    )
+
+
+def _result_bytes(task_result: TaskResult) -> bytes:
+    return encode_text(to_file_text(cv.unstructure(task_result)))
+
+
+def prepare_result(
     run: Run,
     effect_id: str,
     result: ResultInput,
     *,
-    lock: LockOptions | None = None,
     clock: Clock = system_ms,
-) -> PostReceipt:
-    """Commit ``result`` for the pending effect ``effect_id`` exactly as ``task:post`` does.
+) -> PreparedResult:
+    """Check ``result`` and write its files to temp files (no lock taken, nothing visible).
 
     Raises :class:`InvalidValueError`, :class:`UnknownEffectError`,
-    :class:`AlreadyResolvedError` (nothing written), :class:`UnsafePathError`,
-    :class:`LockTimeoutError`.
+    :class:`AlreadyResolvedError`, :class:`UnsafePathError` (nothing written),
+    :class:`JournalCorruptError`.
     """
     _validate(result, effect_id)
     value_text = _check_json(result.value, f"value for {effect_id}")
@@ -267,41 +444,49 @@ def post_result(
         ref = getattr(result, ref_name)
         if ref is not None:
             safe_join(run.path, ref, where=f"{ref_name} for {effect_id}")
-    now = now_iso(clock)
-    started_at = result.started_at if result.started_at is not None else now
-    finished_at = result.finished_at if result.finished_at is not None else now
+    now = clock()
+    started_at = result.started_at if result.started_at is not None else iso_from_ms(now)
+    finished_at = result.finished_at if result.finished_at is not None else iso_from_ms(now)
 
-    # Checked before the lock too, so a refused post leaves the run untouched.
-    _check_pending(read_journal(run), run, effect_id, result.invocation_key)
+    # Checked before anything is written, so a refused post leaves the run untouched.
+    record = _check_pending(_journal(run), run, effect_id, result.invocation_key)
 
-    options = lock or LockOptions()
-    with RunLock.from_options(run, options):
-        journal = read_journal(run)
-        record = _check_pending(journal, run, effect_id, result.invocation_key)
-        task_dir = safe_join(run.path, f"tasks/{effect_id}", where=f"tasks/{effect_id}")
-        rel_dir = f"tasks/{effect_id}"
+    rel_dir = f"tasks/{effect_id}"
+    task_dir = safe_join(run.path, rel_dir, where=rel_dir)
+    journal_dir = run.path / "journal"
+    created: list[Path] = []
+    files: list[tuple[Path, Path]] = []
 
+    def make_dir(directory: Path) -> None:
+        missing = [d for d in (directory, *directory.parents) if not d.exists()]
+        directory.mkdir(parents=True, exist_ok=True)
+        created.extend(missing)  # deepest first
+
+    def stage(rel: str, data: bytes) -> None:
+        final = safe_join(run.path, rel, where=rel)
+        make_dir(final.parent)
+        files.append((_write_temp(final.parent, final.name, data), final))
+
+    try:
+        _sweep_dir(task_dir)
         # Blob spill first (serializeTaskResult), then logs and result.json (writeTaskResult).
         result_value: MaybeJson = NO_VALUE
         blob_ref: str | None = None
         if value_text is not None:
             data = encode_text(value_text)
             if len(data) > BLOB_THRESHOLD_BYTES:
-                digest = hashlib.sha256(data).hexdigest()
-                blob_ref = f"{rel_dir}/blobs/result-{digest}.json"
-                atomic_write(safe_join(run.path, blob_ref, where=blob_ref), data)
+                blob_ref = f"{rel_dir}/blobs/result-{hashlib.sha256(data).hexdigest()}.json"
+                stage(blob_ref, data)
             else:
                 result_value = stable_clone(cast(JsonValue, result.value))
         stdout_ref = result.stdout_ref
         stderr_ref = result.stderr_ref
         if stdout is not None:
-            written = f"{rel_dir}/stdout.log"
-            atomic_write(safe_join(run.path, written, where=written), stdout)
-            stdout_ref = stdout_ref or written
+            stage(f"{rel_dir}/stdout.log", encode_text(stdout))
+            stdout_ref = stdout_ref or f"{rel_dir}/stdout.log"
         if stderr is not None:
-            written = f"{rel_dir}/stderr.log"
-            atomic_write(safe_join(run.path, written, where=written), stderr)
-            stderr_ref = stderr_ref or written
+            stage(f"{rel_dir}/stderr.log", encode_text(stderr))
+            stderr_ref = stderr_ref or f"{rel_dir}/stderr.log"
         task_result = TaskResult(
             schema_version=RESULT_SCHEMA_VERSION,
             effect_id=effect_id,
@@ -321,8 +506,13 @@ def post_result(
             value=result_value,
         )
         result_ref = f"{rel_dir}/result.json"
-        atomic_write(task_dir / "result.json", to_file_text(cv.unstructure(task_result)))
-
+        make_dir(task_dir)
+        files.append(
+            (
+                _write_temp(task_dir, "result.json", _result_bytes(task_result)),
+                task_dir / "result.json",
+            )
+        )
         event = EffectResolved(
             effect_id=effect_id,
             status=result.status,
@@ -333,20 +523,273 @@ def post_result(
             started_at=started_at,
             finished_at=finished_at,
         )
-        appended = append_event(
-            run,
-            journal,
+        event_data = cast(dict[str, JsonValue], cv.unstructure(event))
+        harness = run_harness(run.path)
+        make_dir(journal_dir)
+        event_file = _write_temp(
+            journal_dir,
             "EFFECT_RESOLVED",
-            cast(dict[str, JsonValue], cv.unstructure(event)),
-            clock=clock,
+            _event_bytes(event_data, harness, iso_from_ms(now)),
         )
-    return PostReceipt(
+    except BaseException:
+        _remove([tmp for tmp, _ in files], created)
+        raise
+    return PreparedResult(
+        run_path=run.path,
         effect_id=effect_id,
         status=result.status,
+        invocation_key=result.invocation_key,
+        task_result=task_result,
+        files=tuple(files),
+        event_data=event_data,
+        harness=harness,
+        recorded_ms=now,
+        event_file=event_file,
         result_ref=result_ref,
         stdout_ref=stdout_ref,
         stderr_ref=stderr_ref,
-        seq=appended.seq,
-        ulid=appended.ulid,
-        recorded_at=appended.recorded_at,
+        created_dirs=tuple(created),
     )
+
+
+def _remove(temps: Sequence[Path], dirs: Sequence[Path] = ()) -> None:
+    for tmp in temps:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+    for directory in dirs:
+        with contextlib.suppress(OSError):
+            directory.rmdir()  # only when empty: what this post created and left unused
+
+
+def discard_prepared(prepared: Sequence[PreparedResult]) -> None:
+    """Delete the temp files (and the directories made for them) of uncommitted results."""
+    for p in prepared:
+        _remove(p.temps(), p.created_dirs)
+
+
+# --- committing ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Slot:
+    """One accepted result of a batch: where its event goes."""
+
+    index: int
+    prepared: PreparedResult
+    seq: int
+    ulid: str
+    filename: str
+    recorded_at: str
+
+
+def install_result_files(prepared: PreparedResult) -> None:
+    """Rename a prepared result's files (``result.json`` last) into place; lock held."""
+    for tmp, final in prepared.files:
+        os.replace(tmp, final)
+
+
+def install_event(tmp: Path, final: Path) -> None:
+    """Rename a prepared event to its ``<seq>.<ULID>.json`` name; lock held."""
+    os.replace(tmp, final)
+
+
+def _refresh(slot_prepared: PreparedResult, record: EffectRecord) -> PreparedResult:
+    """The prepared result with ``result.json`` rewritten for the record as read now."""
+    task_result = attrs.evolve(
+        slot_prepared.task_result, task_id=record.task_id, invocation_key=record.invocation_key
+    )
+    *others, (old_tmp, final) = slot_prepared.files
+    tmp = _write_temp(final.parent, final.name, _result_bytes(task_result))
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(old_tmp)
+    return attrs.evolve(slot_prepared, task_result=task_result, files=(*others, (tmp, final)))
+
+
+def _rerecord(prepared: PreparedResult, harness: str | None, now_ms: int) -> PreparedResult:
+    """The prepared result with its event rewritten for ``harness`` at ``now_ms``."""
+    journal_dir = prepared.event_file.parent
+    data = _event_bytes(prepared.event_data, harness, iso_from_ms(now_ms))
+    tmp = _write_temp(journal_dir, "EFFECT_RESOLVED", data)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(prepared.event_file)
+    return attrs.evolve(prepared, event_file=tmp, harness=harness, recorded_ms=now_ms)
+
+
+def commit_locked(
+    run: Run,
+    prepared: Sequence[PreparedResult],
+    out: list[PostReceipt | ProtocolError | None],
+    clock: Clock,
+) -> list[PreparedResult]:
+    """The part of :func:`commit_results` done under the run lock; fills ``out``.
+
+    Returns the prepared results as finally committed or refused (some rewritten), whose
+    remaining temp files the caller deletes.
+    """
+    journal = _journal(run)
+    journal_dir = run.path / "journal"
+    _sweep_dir(journal_dir)
+    harness = run_harness(run.path)
+    head = journal.head
+    seq = head[0] if head is not None else 0
+    prev_ulid = head[1] if head is not None else None
+    last_entry = journal.entries[-1].body.get("recordedAt") if journal.entries else None
+    last_recorded = last_entry if isinstance(last_entry, str) else None
+    resolved_here: dict[str, str] = {}
+    slots: list[_Slot] = []
+    final = list(prepared)
+    # In the order the events were recorded, so recordedAt never goes backwards.
+    for index in sorted(range(len(prepared)), key=lambda i: prepared[i].recorded_ms):
+        p = prepared[index]
+        try:
+            if p.effect_id in resolved_here:
+                where = journal_dir / resolved_here[p.effect_id]
+                raise AlreadyResolvedError(
+                    f"{where}: expected effect {p.effect_id} to be pending, found it resolved "
+                    "by an earlier result of the same batch — nothing was written for this "
+                    "one; post each effect once",
+                    str(where),
+                )
+            record = _check_pending(journal, run, p.effect_id, p.invocation_key)
+        except ProtocolError as exc:
+            out[index] = exc
+            continue
+        if (record.task_id, record.invocation_key) != (
+            p.task_result.task_id,
+            p.task_result.invocation_key,
+        ):
+            p = _refresh(p, record)
+        if p.harness != harness or (last_recorded is not None and p.recorded_at < last_recorded):
+            p = _rerecord(p, harness, clock())
+        final[index] = p
+        seq += 1
+        try:
+            ulid = next_ulid(p.recorded_ms, prev_ulid)
+        except ValueError:
+            last = journal.entries[-1].filename if journal.entries else "?"
+            raise JournalCorruptError(
+                f"journal/{last}: expected a canonical ULID in the last file name, found "
+                f"{prev_ulid!r} — no new ULID can sort after it; {repair_hint(run.path)}",
+                str(journal_dir / last),
+            ) from None
+        prev_ulid = ulid
+        last_recorded = p.recorded_at
+        filename = f"{seq:06d}.{ulid}.json"
+        resolved_here[p.effect_id] = filename
+        slots.append(_Slot(index, p, seq, ulid, filename, p.recorded_at))
+    if not slots:
+        return final
+    # Results first, made durable; then the events that point at them.
+    for slot in slots:
+        install_result_files(slot.prepared)
+    for directory in dict.fromkeys(f.parent for s in slots for _, f in s.prepared.files):
+        fsync_dir(directory)
+    for slot in slots:
+        install_event(slot.prepared.event_file, journal_dir / slot.filename)
+        p = slot.prepared
+        out[slot.index] = PostReceipt(
+            effect_id=p.effect_id,
+            status="ok" if p.status == "ok" else "error",
+            result_ref=p.result_ref,
+            stdout_ref=p.stdout_ref,
+            stderr_ref=p.stderr_ref,
+            seq=slot.seq,
+            ulid=slot.ulid,
+            recorded_at=slot.recorded_at,
+        )
+    fsync_dir(journal_dir)
+    return final
+
+
+def commit_results(
+    run: Run,
+    prepared: Sequence[PreparedResult],
+    *,
+    lock: LockOptions | None = None,
+    clock: Clock = system_ms,
+) -> list[PostReceipt | ProtocolError]:
+    """Commit prepared results in one hold of the run lock (see the module docstring).
+
+    Returns, in input order, a receipt for each committed result and the error of each
+    refused one (:class:`AlreadyResolvedError`, :class:`UnknownEffectError`,
+    :class:`InvalidValueError` for a foreign invocation key), whose files are deleted.
+    Raises (every temp file deleted, the journal unchanged) :class:`LockTimeoutError` and
+    :class:`JournalCorruptError`; an ``OSError`` while renaming may leave earlier results
+    of the batch committed, as a crash would.
+    """
+    out: list[PostReceipt | ProtocolError | None] = [None] * len(prepared)
+    final = list(prepared)
+    try:
+        if prepared:
+            with RunLock.from_options(run, lock or LockOptions()):
+                final = commit_locked(run, prepared, out, clock)
+    finally:
+        # Committed temps are gone (renamed); what is left was refused or never committed.
+        discard_prepared(final)
+    done: list[PostReceipt | ProtocolError] = []
+    for item in out:
+        assert item is not None
+        done.append(item)
+    return done
+
+
+# --- posting ---------------------------------------------------------------------------------
+
+
+def post_results(
+    run: Run,
+    items: Sequence[tuple[str, ResultInput]],
+    *,
+    lock: LockOptions | None = None,
+    clock: Clock = system_ms,
+) -> list[PostReceipt | ProtocolError]:
+    """Post several results, committing them all in one hold of the run lock.
+
+    Returns, in input order, a :class:`PostReceipt` for each committed result and the
+    :class:`ProtocolError` of each refused one (bad input, unknown or already resolved
+    effect, the same effect earlier in ``items``): a refused result writes nothing.
+    Raises :class:`LockTimeoutError` and :class:`JournalCorruptError` (nothing written).
+    """
+    out: list[PostReceipt | ProtocolError | None] = [None] * len(items)
+    staged: list[tuple[int, PreparedResult]] = []
+    try:
+        for index, (effect_id, result) in enumerate(items):
+            try:
+                staged.append((index, prepare_result(run, effect_id, result, clock=clock)))
+            except (InvalidValueError, UnknownEffectError, AlreadyResolvedError) as exc:
+                out[index] = exc
+            except ProtocolError as exc:
+                if isinstance(exc, JournalCorruptError):
+                    raise
+                out[index] = exc
+    except BaseException:
+        discard_prepared([p for _, p in staged])
+        raise
+    committed = commit_results(run, [p for _, p in staged], lock=lock, clock=clock)
+    for (index, _), item in zip(staged, committed, strict=True):
+        out[index] = item
+    done: list[PostReceipt | ProtocolError] = []
+    for entry in out:
+        assert entry is not None
+        done.append(entry)
+    return done
+
+
+def post_result(
+    run: Run,
+    effect_id: str,
+    result: ResultInput,
+    *,
+    lock: LockOptions | None = None,
+    clock: Clock = system_ms,
+) -> PostReceipt:
+    """Commit ``result`` for the pending effect ``effect_id`` exactly as ``task:post`` does.
+
+    Raises :class:`InvalidValueError`, :class:`UnknownEffectError`,
+    :class:`AlreadyResolvedError` (nothing written), :class:`UnsafePathError`,
+    :class:`LockTimeoutError`.
+    """
+    (outcome,) = post_results(run, [(effect_id, result)], lock=lock, clock=clock)
+    if isinstance(outcome, ProtocolError):
+        raise outcome
+    return outcome

@@ -354,7 +354,7 @@ def test_crash_before_append_leaves_effect_pending(
     def crash(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(protocol.results, "append_event", crash)
+    monkeypatch.setattr(protocol.results, "install_event", crash)
     with pytest.raises(OSError, match="disk full"):
         _post(rb, ResultInput(status="ok", value="first"))
     assert json.loads((rb.path / "tasks" / A / "result.json").read_text())["value"] == "first"
