@@ -40,6 +40,7 @@ __all__ = [
     "FIXTURE_PROCESSES",
     "FIXTURE_RUNS",
     "REPO",
+    "Entry",
     "Project",
     "Sdk",
     "SdkUnavailableError",

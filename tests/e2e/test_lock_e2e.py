@@ -9,11 +9,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rundirs import Project, snapshot, snapshot_diff
+from rundirs import Entry, Project, snapshot, snapshot_diff
 
 pytestmark = pytest.mark.e2e
 
-PRIVATE = ".babysit-plugin"
 HOLD_LOCK = Path(__file__).resolve().parent / "node" / "hold_lock.js"
 
 
@@ -35,6 +34,15 @@ def _hold(project: Project, run_dir: Path) -> tuple[subprocess.Popen[str], int]:
     line = holder.stdout.readline()
     assert line == f"held {holder.pid}\n", holder.stderr.read() if holder.stderr else line
     return holder, holder.pid
+
+
+def _visible(snap: dict[str, Entry]) -> dict[str, Entry]:
+    """A snapshot without the temp files a writer prepares (``.name.*.tmp``)."""
+    return {
+        path: entry
+        for path, entry in snap.items()
+        if not (path.rsplit("/", 1)[-1].startswith(".") and path.endswith(".tmp"))
+    }
 
 
 def _one_pending(project: Project) -> tuple[Path, str]:
@@ -75,10 +83,9 @@ def test_post_waits_while_another_process_holds_the_lock(project: Project) -> No
             f"babysit-plugin: {run_dir / 'run.lock'} is held by pid {holder_pid} "
             "(e2e:hold-lock); waiting up to 60s\n"
         )
-        # The plugin is now waiting: nothing the SDK reads may have changed. (The plugin's
-        # own lock guard lives in .babysit-plugin/, which the SDK never looks at.)
-        during = {k: v for k, v in snapshot(run_dir).items() if not k.startswith(PRIVATE)}
-        assert snapshot_diff(before, during) == []
+        # The plugin is now waiting: no file the SDK reads may have changed. (It may have
+        # prepared its writes as dot-named .tmp files, which replay never reads.)
+        assert snapshot_diff(before, _visible(snapshot(run_dir))) == []
         assert post.poll() is None
         holder.send_signal(signal.SIGUSR1)
         assert holder.stdout is not None
@@ -92,6 +99,7 @@ def test_post_waits_while_another_process_holds_the_lock(project: Project) -> No
             holder.kill()
             holder.wait()
     assert not (run_dir / "run.lock").exists()
+    assert [p for p in snapshot(run_dir) if p.endswith(".tmp")] == []
     assert project.iterate(run_dir)["status"] == "completed"
     assert project.output(run_dir) == {"values": [{"waited": True}]}
 
