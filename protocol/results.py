@@ -421,12 +421,14 @@ def prepare_result(
     result: ResultInput,
     *,
     clock: Clock = system_ms,
+    journal: Journal | None = None,
 ) -> PreparedResult:
     """Check ``result`` and write its files to temp files (no lock taken, nothing visible).
 
-    Raises :class:`InvalidValueError`, :class:`UnknownEffectError`,
-    :class:`AlreadyResolvedError`, :class:`UnsafePathError` (nothing written),
-    :class:`JournalCorruptError`.
+    ``journal``: the run's journal as read earlier (it may be out of date: the commit checks
+    again under the lock); by default it is read now. Raises :class:`InvalidValueError`,
+    :class:`UnknownEffectError`, :class:`AlreadyResolvedError`, :class:`UnsafePathError`
+    (nothing written), :class:`JournalCorruptError`.
     """
     _validate(result, effect_id)
     value_text = _check_json(result.value, f"value for {effect_id}")
@@ -449,7 +451,8 @@ def prepare_result(
     finished_at = result.finished_at if result.finished_at is not None else iso_from_ms(now)
 
     # Checked before anything is written, so a refused post leaves the run untouched.
-    record = _check_pending(_journal(run), run, effect_id, result.invocation_key)
+    known = journal if journal is not None else _journal(run)
+    record = _check_pending(known, run, effect_id, result.invocation_key)
 
     rel_dir = f"tasks/{effect_id}"
     task_dir = safe_join(run.path, rel_dir, where=rel_dir)
