@@ -1,0 +1,78 @@
+"""The dispatcher's poster: results handed over together share one lock hold (group commit),
+a lone result is committed at once, and a failed commit reaches every waiter."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import gevent
+import rundirs
+from runbuilder import RunDir, make_run, shell
+
+from babysit_plugin.dispatch import DispatchOptions, DispatchReport, _Dispatcher
+from protocol.errors import LockTimeoutError
+from protocol.journal import open_run, read_journal
+from protocol.models import PostReceipt, ResultInput
+from protocol.results import prepare_result
+from protocol.verify import verify_run
+
+
+def _dispatcher(rd: RunDir, lock_timeout: float = 10.0) -> _Dispatcher:
+    run = open_run(rd.path)
+    options = DispatchOptions(lock_timeout=lock_timeout)
+    return _Dispatcher(run, options, DispatchReport(run_dir=run.path))
+
+
+def _temps(root: Path) -> list[str]:
+    return sorted(p for p in rundirs.snapshot(root) if p.endswith(".tmp"))
+
+
+def test_results_handed_over_together_are_committed_in_one_lock_hold(tmp_path: Path) -> None:
+    """16 results queued while the poster has not yet run go into one commit."""
+    rd = make_run(tmp_path, [shell("true") for _ in range(16)])
+    d = _dispatcher(rd)
+    prepared = [
+        prepare_result(d.run, eid, ResultInput(status="ok", value=n))
+        for n, eid in enumerate(rd.effect_ids)
+    ]
+    waiters = [gevent.spawn(d.poster.commit, p) for p in prepared]
+    gevent.joinall(waiters, raise_error=True)
+    assert d.poster.batches == [16]
+    receipts = [w.value for w in waiters]
+    assert all(isinstance(r, PostReceipt) for r in receipts)
+    assert [r.effect_id for r in receipts] == rd.effect_ids
+    journal = read_journal(d.run)
+    assert all(journal.effects[e].status == "ok" for e in rd.effect_ids)
+    assert [rd.result(e)["value"] for e in rd.effect_ids] == list(range(16))
+    assert verify_run(rd.path).problems == ()
+
+
+def test_a_lone_result_is_committed_at_once(tmp_path: Path) -> None:
+    """One result is committed alone, without waiting for others to join it."""
+    rd = make_run(tmp_path, [shell("true"), shell("true")])
+    d = _dispatcher(rd)
+    first = prepare_result(d.run, rd.effect_ids[0], ResultInput(status="ok", value="a"))
+    receipt = d.poster.commit(first)
+    assert isinstance(receipt, PostReceipt)
+    assert d.poster.batches == [1]
+    assert rd.status(rd.effect_ids[0]) == "ok"
+    assert rd.status(rd.effect_ids[1]) == "requested"
+
+
+def test_a_commit_that_fails_reaches_every_waiter_and_writes_nothing(tmp_path: Path) -> None:
+    """With run.lock held by a live process past the timeout, each waiter of the batch gets
+    the LockTimeoutError and the run is left byte for byte as it was."""
+    rd = make_run(tmp_path, [shell("true") for _ in range(3)])
+    d = _dispatcher(rd, lock_timeout=0.05)
+    lock = rd.path / "run.lock"
+    lock.write_text(json.dumps({"pid": os.getppid(), "owner": "x", "acquiredAt": "t"}) + "\n")
+    before = rundirs.snapshot(rd.path)
+    prepared = [prepare_result(d.run, e, ResultInput(status="ok", value=1)) for e in rd.effect_ids]
+    waiters = [gevent.spawn(d.poster.commit, p) for p in prepared]
+    gevent.joinall(waiters)
+    assert [type(w.exception) for w in waiters] == [LockTimeoutError] * 3
+    assert d.poster.batches == [3]
+    assert rundirs.snapshot(rd.path) == before
+    assert _temps(rd.path) == []
