@@ -828,12 +828,13 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
                 max(0.0, options.deadline - time.monotonic()), dispatcher.interrupt.by_deadline
             )
         try:
+            # Selected (task definitions read) before the state directory is touched, so
+            # a run whose input is refused is left byte for byte as it was.
+            selected = _select(run, pending, options, report)
             if not options.dry_run:
                 dispatcher.store.ensure()
                 recovered = dispatcher.recover(pending)
-            actions = [
-                a for a in _select(run, pending, options, report) if a.effect_id not in recovered
-            ]
+            actions = [a for a in selected if a.effect_id not in recovered]
             report.waves = build_waves(actions)
             _dispatch_waves(dispatcher, report, options)
         finally:

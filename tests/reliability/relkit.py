@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from collections import Counter
@@ -222,3 +223,27 @@ __all__: Sequence[str] = [
     "shell_process",
     "verify_errors",
 ]
+
+
+Entry = tuple[str, int, bytes | str | None]
+
+
+def snapshot(root: Path) -> dict[str, Entry]:
+    """Like ``rundirs.snapshot`` (kind, mode, content per path), but a FIFO, socket or
+    device is recorded by kind instead of being read (a read could block forever)."""
+    found: dict[str, Entry] = {}
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in sorted(dirnames + filenames):
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            st = path.lstat()
+            mode = stat.S_IMODE(st.st_mode)
+            if stat.S_ISLNK(st.st_mode):
+                found[rel] = ("link", mode, os.readlink(path))
+            elif stat.S_ISDIR(st.st_mode):
+                found[rel] = ("dir", mode, None)
+            elif stat.S_ISREG(st.st_mode):
+                found[rel] = ("file", mode, path.read_bytes())
+            else:
+                found[rel] = ("special", mode, None)
+    return found
