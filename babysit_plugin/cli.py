@@ -30,15 +30,42 @@ class Terminated(BaseException):
     """Raised in the main greenlet when SIGTERM arrives."""
 
 
-def _register_all(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    # Each module owns its subcommands; imported lazily so `--help` stays fast.
-    from babysit_plugin import cmd_dispatch, cmd_dropin, cmd_protocol
+#: The module that owns each subcommand. Only that one is imported to run it: start-up is
+#: part of every command's cost (``post`` never loads gevent, only ``dispatch`` does).
+COMMAND_MODULES = {
+    "pending": "cmd_protocol",
+    "post": "cmd_protocol",
+    "verify": "cmd_protocol",
+    "dispatch": "cmd_dispatch",
+    "hook": "cmd_dropin",
+    "install": "cmd_dropin",
+    "demo": "cmd_dropin",
+}
+_ALL_MODULES = ("cmd_protocol", "cmd_dispatch", "cmd_dropin")
 
-    for module in (cmd_protocol, cmd_dispatch, cmd_dropin):
-        module.register(sub)
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in ``argv`` (the first word that is not an option), if any."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word
+    return None
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _register_all(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], command: str | None = None
+) -> None:
+    # Each module owns its subcommands; imported lazily, and for a known subcommand only
+    # its own module (every module for --help or an unknown word, so usage lists them all).
+    import importlib
+
+    module = COMMAND_MODULES.get(command or "")
+    for name in (module,) if module is not None else _ALL_MODULES:
+        importlib.import_module(f"babysit_plugin.{name}").register(sub)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the subcommand it names is registered."""
     parser = argparse.ArgumentParser(
         prog="babysit-plugin",
         description="Run the independent effects of a babysitter run concurrently.",
@@ -48,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug", action="store_true", help="print a traceback for unexpected errors"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    _register_all(sub)
+    _register_all(sub, None if argv is None else _command_of(argv))
     return parser
 
 
@@ -60,8 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``babysit-plugin`` console script."""
     from protocol import ProtocolError
 
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     handler: Handler = args.handler
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
