@@ -247,3 +247,34 @@ def snapshot(root: Path) -> dict[str, Entry]:
             else:
                 found[rel] = ("special", mode, None)
     return found
+
+
+FORKSERVER = Path(__file__).resolve().parent / "forkserver.py"
+
+
+class ForkServer:
+    """A warm interpreter that forks one ``babysit-plugin`` command per call (forkserver.py)."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(FORKSERVER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=plugin_env(),
+        )
+
+    def run(self, *args: str | Path, fault: str | None = None) -> tuple[int, str, str]:
+        """(exit code, stdout, stderr) of ``babysit-plugin ARGS`` with ``fault`` armed."""
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        request = {"argv": [str(a) for a in args], "fault": fault}
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        reply = json.loads(self.proc.stdout.readline())
+        return int(reply["code"]), str(reply["stdout"]), str(reply["stderr"])
+
+    def close(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=30)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 from relkit import (
     LEDGER,
+    ForkServer,
     copy_run,
     plugin,
     plugin_state_is_clean,
@@ -82,16 +84,24 @@ def scenarios() -> list[Scenario]:
     return out
 
 
+_servers = threading.local()
+_all_servers: list[ForkServer] = []
+
+
 def dispatch(sc: Scenario, fault: str | None) -> int:
+    """One dispatcher process (forked by this thread's warm server), ``fault`` armed."""
+    server = getattr(_servers, "server", None)
+    if server is None:
+        server = _servers.server = ForkServer()
+        _all_servers.append(server)
     args: list[str | Path] = ["dispatch", sc.run_dir, "--json"]
     if sc.max_concurrency is not None:
         args += ["--max-concurrency", str(sc.max_concurrency)]
-    env = {"BABYSIT_PLUGIN_FAULT": fault} if fault else None
-    proc = plugin(*args, env=env, timeout=60)
+    code, out, err = server.run(*args, fault=fault)
     if fault is None:
-        assert proc.returncode == 0, (sc.name, proc.stderr)
-        sc.final = json.loads(proc.stdout)
-    return proc.returncode
+        assert code == 0, (sc.name, err)
+        sc.final = json.loads(out)
+    return code
 
 
 def note_saved(sc: Scenario) -> None:
@@ -140,6 +150,8 @@ def test_sigkill_at_fifty_points_never_breaks_the_run(sdk: SdkProject) -> None:
 
     with ThreadPoolExecutor(WORKERS) as pool:
         list(pool.map(recover, plan))
+    for server in _all_servers:
+        server.close()
     kills += sum(1 for sc in plan for code in sc.exits[1:-1] if code == -9)
     assert kills >= 50
 
