@@ -32,8 +32,9 @@ REPO = BENCH.parent
 PROCESSES = BENCH / "processes"
 FANOUT = PROCESSES / "fanout.js"
 
-if str(REPO / "tests") not in sys.path:
-    sys.path.insert(0, str(REPO / "tests"))
+for _path in (str(REPO / "tests"), str(REPO)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 import rundirs  # noqa: E402  (tests/rundirs.py: the pinned SDK and project roots)
 from timing import Timed, run_timed  # noqa: E402
