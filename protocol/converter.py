@@ -181,14 +181,25 @@ def _field_names_in_error(exc: ClassValidationError) -> set[str]:
     return names
 
 
-def _register_attrs(c: cattrs.Converter, cls: type[Any], *, lenient: bool) -> None:
+@attrs.frozen
+class _Hooks:
+    """The generated functions of one model, and what they need to know."""
+
+    base_s: Callable[[Any, Any], Any]
+    base_u: Callable[[Any], dict[str, Any]]
+    keys: dict[str, str]
+    key_set: frozenset[str]
+    json_keys: frozenset[str]
+    required: frozenset[str]
+    has_extra: bool
+
+
+def _generate(c: cattrs.Converter, cls: type[Any]) -> _Hooks:
     hints = typing.get_type_hints(cls)
     fields = attrs.fields(cls)
     has_extra = any(f.name == "extra" for f in fields)
     keys = {f.name: _key(cls, f.name) for f in fields if f.name != "extra"}
-    key_set = frozenset(keys.values())
     json_keys: set[str] = set()
-    required = {f.name for f in fields if f.default is attrs.NOTHING}
     s_over: dict[str, Any] = {}
     u_over: dict[str, Any] = {}
     for f in fields:
@@ -205,16 +216,35 @@ def _register_attrs(c: cattrs.Converter, cls: type[Any], *, lenient: bool) -> No
         else:
             s_over[f.name] = override(rename=keys[f.name])
             u_over[f.name] = override(rename=keys[f.name])
-    base_s = make_dict_structure_fn(cls, c, **s_over)
-    base_u = make_dict_unstructure_fn(cls, c, **u_over)
+    return _Hooks(
+        base_s=make_dict_structure_fn(cls, c, **s_over),
+        base_u=make_dict_unstructure_fn(cls, c, **u_over),
+        keys=keys,
+        key_set=frozenset(keys.values()),
+        json_keys=frozenset(json_keys),
+        required=frozenset(f.name for f in fields if f.default is attrs.NOTHING),
+        has_extra=has_extra,
+    )
+
+
+def _register_attrs(c: cattrs.Converter, cls: type[Any], *, lenient: bool) -> None:
+    # The functions are generated on first use: a process that posts one result touches a
+    # handful of models, and generating all of them would add to every command's start-up.
+    generated: list[_Hooks] = []
+
+    def hooks() -> _Hooks:
+        if not generated:
+            generated.append(_generate(c, cls))
+        return generated[0]
 
     def unstructure_hook(obj: Any) -> dict[str, Any]:
-        raw = base_u(obj)
+        h = hooks()
+        raw = h.base_u(obj)
         extra = raw.pop(_EXTRA, None)
         out = {
             k: v
             for k, v in raw.items()
-            if v is not m.NO_VALUE and (v is not None or k in json_keys)
+            if v is not m.NO_VALUE and (v is not None or k in h.json_keys)
         }
         if extra:
             out.update(extra)
@@ -223,25 +253,26 @@ def _register_attrs(c: cattrs.Converter, cls: type[Any], *, lenient: bool) -> No
     def structure_hook(obj: Any, _: Any) -> Any:
         if not isinstance(obj, dict):
             raise TypeError(f"expected a JSON object, found {type(obj).__name__}")
+        h = hooks()
         known: dict[str, Any] = {}
         extra: dict[str, Any] = {}
         for k, v in obj.items():
-            if k in key_set:
+            if k in h.key_set:
                 known[k] = v
             else:
                 extra[k] = v
-        if has_extra:
+        if h.has_extra:
             known[_EXTRA] = extra
         try:
-            return base_s(known, cls)
+            return h.base_s(known, cls)
         except ClassValidationError as exc:
             bad = _field_names_in_error(exc)
-            if not lenient or not bad or bad & required or "extra" in bad:
+            if not lenient or not bad or bad & h.required or "extra" in bad:
                 raise
-        moved = {keys[name] for name in bad}
-        known = {k: v for k, v in obj.items() if k in key_set and k not in moved}
-        known[_EXTRA] = {k: v for k, v in obj.items() if k not in key_set or k in moved}
-        return base_s(known, cls)
+        moved = {h.keys[name] for name in bad}
+        known = {k: v for k, v in obj.items() if k in h.key_set and k not in moved}
+        known[_EXTRA] = {k: v for k, v in obj.items() if k not in h.key_set or k in moved}
+        return h.base_s(known, cls)
 
     c.register_structure_hook(cls, structure_hook)
     c.register_unstructure_hook(cls, unstructure_hook)

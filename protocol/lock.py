@@ -44,7 +44,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import filelock
 from attrs import frozen
 
 from protocol.clock import Clock, now_iso, system_ms
@@ -178,6 +177,9 @@ class RunLock:
 
     def _break_guarded(self, holder: _Holder) -> tuple[bool, bool]:
         """Break a stale lock under the guard: ``(broken, guard_busy)``."""
+        # Imported here: only a stale lock needs it, and every post pays for its imports.
+        import filelock
+
         private = ensure_private_dir(self.run_path)
         guard = filelock.FileLock(str(private / GUARD_NAME), thread_local=False)
         try:
