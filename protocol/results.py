@@ -301,7 +301,11 @@ _TEMP = re.compile(r"^\..+\.[0-9a-f]{12}\.p([0-9]{1,10})\.tmp$")
 
 
 def _write_temp(directory: Path, name: str, data: bytes) -> Path:
-    """``data`` in a new fsynced temp file beside ``directory/name``; its path."""
+    """``data`` in a new fsynced temp file beside ``directory/name``; its path.
+
+    An empty file is not fsynced: it has no data to lose, and its creation is made durable
+    with its final name by the directory fsync after the rename.
+    """
     tmp = directory / f".{name}.{secrets.token_hex(6)}.p{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
     try:
@@ -309,7 +313,8 @@ def _write_temp(directory: Path, name: str, data: bytes) -> Path:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if data:
+                os.fsync(fd)
         finally:
             os.close(fd)
     except BaseException:
