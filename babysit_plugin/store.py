@@ -550,14 +550,22 @@ class PluginStore:
 
     def _create_exclusive(self, path: Path, text: str, token: str) -> None:
         tmp = path.parent / f".{path.name}.{token}.tmp"
-        atomic_write(tmp, text)
         try:
+            # Written whole before it is linked, so never seen empty.
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(tmp, flags, 0o666)
+            try:
+                view = memoryview(text.encode("utf-8"))
+                while view:
+                    view = view[os.write(fd, view) :]
+            finally:
+                os.close(fd)
             os.link(tmp, path)
         finally:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
-        # No directory fsync: a claim only has to outlive its owner's process, not the
-        # machine (after a reboot every recorded pid is dead and the claim is taken over).
+        # No fsync: a claim only has to outlive its owner's process, not the machine
+        # (after a reboot every recorded pid is dead and the claim is taken over).
 
     def release(self, claim: Claim) -> None:
         """Give a claim back (no-op if it is no longer ours)."""
