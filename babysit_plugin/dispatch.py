@@ -24,7 +24,7 @@ Order of work in :func:`dispatch_run`:
 
 Posting is group commit: one poster greenlet takes *everything queued when it
 wakes* and commits it with :func:`protocol.commit_results` in one hold of the
-run lock (one journal re-read, one directory fsync per touched directory).  A
+run lock (one journal re-read; the directories it touched fsynced together).  A
 result is handed over the moment it is prepared and the poster starts at
 once, so nothing waits for a batch to fill; effects finishing while a commit
 runs go together into the next one, and 256 effects finishing at once cost a
@@ -47,6 +47,7 @@ still posted, and the report says what happened.
 
 from __future__ import annotations
 
+import concurrent.futures
 import signal
 import threading
 import time
@@ -66,7 +67,7 @@ from babysit_plugin.progress import NullProgress, Progress
 from babysit_plugin.store import Claim, ClaimRefused, PluginStore, SavedOutcome
 from protocol.clock import iso_from_ms
 from protocol.errors import AlreadyResolvedError, ProtocolError, UnknownEffectError
-from protocol.fsutil import safe_join
+from protocol.fsutil import fsync_dir, safe_join
 from protocol.journal import JournalReader, open_run, read_journal
 from protocol.jsonjs import JsonValue
 from protocol.lock import LockOptions
@@ -80,7 +81,13 @@ from protocol.models import (
     Run,
 )
 from protocol.pending import load_task_def, pending_actions
-from protocol.results import PreparedResult, commit_results, prepare_result, sweep_temps
+from protocol.results import (
+    PreparedResult,
+    commit_results,
+    fsync_dirs,
+    prepare_result,
+    sweep_temps,
+)
 
 EffectStatus = Literal["ok", "error", "skipped", "planned"]
 
@@ -88,6 +95,8 @@ _T = TypeVar("_T")
 
 #: Worker threads for file work (the hub's pool is grown to at least this many).
 _IO_THREADS = 16
+#: Threads fsyncing the directories of one commit.
+_SYNC_THREADS = 8
 
 SIGNAL_EXIT: dict[int, int] = {
     int(signal.SIGINT): 130,
@@ -327,6 +336,27 @@ class _Interrupt:
         return "interrupted; left pending for the next dispatch"
 
 
+_SYNC_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
+
+
+def _sync_dirs(directories: Sequence[Path]) -> None:
+    """fsync the directories a commit renamed results into, several at once.
+
+    Called in a worker thread while the run lock is held: the first fsync commits the
+    filesystem's journal, the others mostly wait on it, so in parallel the lock is held
+    for about one fsync instead of one per effect.
+    """
+    if len(directories) < 2:
+        fsync_dirs(directories)
+        return
+    if not _SYNC_POOL:
+        _SYNC_POOL.append(
+            concurrent.futures.ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="fsync")
+        )
+    for _ in _SYNC_POOL[0].map(fsync_dir, directories):
+        pass
+
+
 class _Poster:
     """Commits prepared results in batches: whatever is queued when it wakes, one lock hold.
 
@@ -358,7 +388,13 @@ class _Poster:
             batch, self.queue = self.queue, []
             self.batches.append(len(batch))
             try:
-                outcomes = d.io(commit_results, d.run, [p for p, _ in batch], lock=d.lock_options())
+                outcomes = d.io(
+                    commit_results,
+                    d.run,
+                    [p for p, _ in batch],
+                    lock=d.lock_options(),
+                    sync_dirs=_sync_dirs,
+                )
             except Exception as exc:
                 for _, waiter in batch:
                     waiter.set_exception(exc)

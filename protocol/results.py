@@ -66,7 +66,7 @@ import hashlib
 import os
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import cast
 
@@ -590,6 +590,17 @@ class _Slot:
     recorded_at: str
 
 
+#: How a commit fsyncs the directories its results were renamed into (the lock is held):
+#: one after another by default; a caller with threads may pass one that fsyncs them at once.
+SyncDirs = Callable[[Sequence[Path]], None]
+
+
+def fsync_dirs(directories: Sequence[Path]) -> None:
+    """fsync each directory, one after another."""
+    for directory in directories:
+        fsync_dir(directory)
+
+
 def install_result_files(prepared: PreparedResult) -> None:
     """Rename a prepared result's files (``result.json`` last) into place; lock held."""
     for tmp, final in prepared.files:
@@ -628,6 +639,7 @@ def commit_locked(
     prepared: Sequence[PreparedResult],
     out: list[PostReceipt | ProtocolError | None],
     clock: Clock,
+    sync_dirs: SyncDirs = fsync_dirs,
 ) -> list[PreparedResult]:
     """The part of :func:`commit_results` done under the run lock; fills ``out``.
 
@@ -690,8 +702,7 @@ def commit_locked(
     # Results first, made durable; then the events that point at them.
     for slot in slots:
         install_result_files(slot.prepared)
-    for directory in dict.fromkeys(f.parent for s in slots for _, f in s.prepared.files):
-        fsync_dir(directory)
+    sync_dirs(list(dict.fromkeys(f.parent for s in slots for _, f in s.prepared.files)))
     for slot in slots:
         install_event(slot.prepared.event_file, journal_dir / slot.filename)
         p = slot.prepared
@@ -715,8 +726,12 @@ def commit_results(
     *,
     lock: LockOptions | None = None,
     clock: Clock = system_ms,
+    sync_dirs: SyncDirs = fsync_dirs,
 ) -> list[PostReceipt | ProtocolError]:
     """Commit prepared results in one hold of the run lock (see the module docstring).
+
+    ``sync_dirs`` fsyncs the directories the result files were renamed into, before any
+    event is renamed into ``journal/`` (the default: one after another).
 
     Returns, in input order, a receipt for each committed result and the error of each
     refused one (:class:`AlreadyResolvedError`, :class:`UnknownEffectError`,
@@ -730,7 +745,7 @@ def commit_results(
     try:
         if prepared:
             with RunLock.from_options(run, lock or LockOptions()):
-                final = commit_locked(run, prepared, out, clock)
+                final = commit_locked(run, prepared, out, clock, sync_dirs)
     finally:
         # Committed temps are gone (renamed); what is left was refused or never committed.
         discard_prepared(final)
