@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -33,6 +34,7 @@ from protocol import (
     verify_run,
 )
 from protocol.clock import Clock, iso_from_ms, system_ms
+from protocol.results import BLOB_THRESHOLD_BYTES
 from protocol.ulid import next_ulid
 
 A = "01EFFECTAAAAAAAAAAAAAAAAAA"
@@ -347,3 +349,32 @@ def test_two_processes_posting_the_same_batch_commit_each_effect_once(tmp_path: 
             assert result["value"] == name
     assert temps(rb.path) == []
     assert verify_run(rb.path).problems == ()
+
+
+def test_result_directories_are_synced_after_the_results_and_before_any_event(
+    rb: RunBuilder,
+) -> None:
+    """sync_dirs gets every directory a result was renamed into, once each, when the result
+    files are in place and no event of the batch is in journal/ yet."""
+    run = open_run(rb.path)
+    seen: list[tuple[list[str], bool, int]] = []
+
+    def sync_dirs(directories: Sequence[Path]) -> None:
+        in_place = all((rb.path / "tasks" / e / "result.json").exists() for e in (A, B))
+        seen.append(
+            (
+                [d.relative_to(rb.path).as_posix() for d in directories],
+                in_place,
+                len(read_journal(run).entries),
+            )
+        )
+
+    items = [
+        (A, ResultInput(status="ok", value=1, stdout="a")),
+        (B, ResultInput(status="ok", value="x" * (BLOB_THRESHOLD_BYTES + 1))),
+    ]
+    prepared = [prepare_result(run, e, r) for e, r in items]
+    out = commit_results(run, prepared, sync_dirs=sync_dirs)
+    assert all(isinstance(o, PostReceipt) for o in out)
+    assert seen == [([f"tasks/{A}", f"tasks/{B}/blobs", f"tasks/{B}"], True, 4)]
+    assert len(read_journal(run).entries) == 6
