@@ -26,29 +26,31 @@ the bytes written are the SDK's):
   ``tasks/<id>/stdout.log`` go into ``result.json`` and the event (an explicit ref wins).
 - ``EFFECT_RESOLVED`` data, in order: effectId, status, resultRef (always
   ``tasks/<id>/result.json``), error (``error`` status only; ``name, message, stack, data``
-  unsorted, ``data`` as given), stdoutRef, stderrRef, startedAt, finishedAt — appended by
-  :func:`protocol.journal.append_event` (which puts ``harness`` first when the run has one).
+  unsorted, ``data`` as given), stdoutRef, stderrRef, startedAt, finishedAt — in an event
+  file written as the SDK's ``appendEvent`` writes one (``harness`` first when the run has
+  one, ``checksum`` last; see :mod:`protocol.journal`).
 
 Committing, in two steps (:func:`post_results` does both; :func:`post_result` is a batch of
 one):
 
 1. :func:`prepare_result`, without the lock: the input is checked, the effect must be pending
-   in the journal as read now, and every file is written to a temp file in its final
-   directory and fsynced: the blob, ``stdout.log``, ``stderr.log``, ``result.json``, and the
-   ``EFFECT_RESOLVED`` event itself (``journal/``; its content holds no seq or ULID, which
-   only its file name carries). Temp names are ``.<name>.<random>.p<pid>.tmp``: they do not
-   end in ``.json`` and do not start with a digit (see :mod:`protocol.fsutil`).
+   in the journal as read now (or as the caller read it), and every file is written to a
+   temp file in its final directory and fsynced (an empty one needs no fsync): the blob,
+   ``stdout.log``, ``stderr.log``, ``result.json``, and the ``EFFECT_RESOLVED`` event itself
+   (``journal/``; its content holds no seq or ULID, which only its file name carries). Temp
+   names are ``.<name>.<random>.p<pid>.tmp``: they do not end in ``.json`` and do not start
+   with a digit (see :mod:`protocol.fsutil`).
 2. :func:`commit_results`, under the run lock, for any number of prepared results (one lock
    hold for all): the journal is re-read incrementally (:class:`JournalReader`), every effect
    is checked again (pending, not resolved earlier in the same batch, the prepared
-   ``taskId``/``invocationKey`` still its own), then the result files of every accepted one are
-   renamed into place and their directories fsynced, then the event files are renamed to
-   ``<seq>.<ULID>.json`` (seqs following the head, ULIDs strictly increasing) and ``journal/``
-   is fsynced once. Events are committed in the order they were prepared, so ``recordedAt``
-   never goes backwards; an event prepared before the journal's last ``recordedAt`` (someone
-   appended while we waited), or for a run whose ``harness`` changed, is rewritten under the
-   lock. A refused result (already resolved, unknown) is returned as its error and its temp
-   files are deleted: the run directory is left as it was.
+   ``taskId``/``invocationKey`` still its own), then the result files of every accepted one
+   are renamed into place and their directories fsynced (``sync_dirs``), then the event
+   files are renamed to ``<seq>.<ULID>.json`` (seqs following the head, ULIDs strictly
+   increasing) and ``journal/`` is fsynced once. Events are committed in the order they were
+   prepared, so ``recordedAt`` never goes backwards; an event prepared before the journal's
+   last ``recordedAt`` (someone appended while we waited), or for a run whose ``harness``
+   changed, is rewritten under the lock. A refused result (already resolved, unknown) is
+   returned as its error and its temp files are deleted: the run directory is left as it was.
 
 Crash safety: the lock covers the re-check and the moment ``result.json`` appears at its final
 path, so of two racing posts only the winner's ``result.json`` is ever renamed into place.
@@ -289,8 +291,8 @@ def _journal(run: Run) -> Journal:
     """The run's journal now, parsing only what was appended since this process last read it."""
     reader = _READERS.get(run.path)
     if reader is None:
-        while len(_READERS) >= _READERS_KEPT:
-            _READERS.pop(next(iter(_READERS)), None)
+        for oldest in list(_READERS)[: max(0, len(_READERS) - _READERS_KEPT + 1)]:
+            _READERS.pop(oldest, None)
         reader = _READERS.setdefault(run.path, JournalReader(run))
     return reader.read()
 
@@ -648,7 +650,6 @@ def commit_locked(
     """
     journal = _journal(run)
     journal_dir = run.path / "journal"
-    _sweep_dir(journal_dir)
     harness = run_harness(run.path)
     head = journal.head
     seq = head[0] if head is not None else 0
@@ -744,6 +745,7 @@ def commit_results(
     final = list(prepared)
     try:
         if prepared:
+            _sweep_dir(run.path / "journal")
             with RunLock.from_options(run, lock or LockOptions()):
                 final = commit_locked(run, prepared, out, clock, sync_dirs)
     finally:
