@@ -399,6 +399,12 @@ class _Poster:
                 for _, waiter in batch:
                     waiter.set_exception(exc)
                 continue
+            except BaseException as exc:
+                # Killed: nobody may wait forever for a commit that will not come.
+                for _, waiter in batch + self.queue:
+                    waiter.set_exception(exc)
+                self.queue = []
+                raise
             for (_, waiter), outcome in zip(batch, outcomes, strict=True):
                 waiter.set(outcome)
 
