@@ -468,9 +468,14 @@ def prepare_result(
     files: list[tuple[Path, Path]] = []
 
     def make_dir(directory: Path) -> None:
-        missing = [d for d in (directory, *directory.parents) if not d.exists()]
-        directory.mkdir(parents=True, exist_ok=True)
-        created.extend(missing)  # deepest first
+        missing: list[Path] = []
+        for d in (directory, *directory.parents):
+            if d.is_dir():
+                break
+            missing.append(d)
+        if missing:
+            directory.mkdir(parents=True, exist_ok=True)
+            created.extend(missing)  # deepest first
 
     def stage(rel: str, data: bytes) -> None:
         final = safe_join(run.path, rel, where=rel)
