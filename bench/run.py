@@ -320,7 +320,12 @@ def bench_startup(bp: BenchProject, cfg: Config) -> dict[str, Any]:
     """Bare start-up of the two CLIs and of the interpreter, for reading the posting cost."""
     argvs = {
         "python -c pass": [sys.executable, "-c", "pass"],
-        "babysit-plugin --version": bp.plugin_argv("--version"),
+        # What `babysit-plugin post` imports before it reads any file.
+        "python -c 'import babysit_plugin.cmd_protocol'": [
+            sys.executable,
+            "-c",
+            "import babysit_plugin.cli, babysit_plugin.cmd_protocol",
+        ],
         "babysitter --version": bp.babysitter_argv("--version"),
     }
     return {
