@@ -46,11 +46,13 @@ one):
    ``taskId``/``invocationKey`` still its own), then the result files of every accepted one
    are renamed into place and their directories fsynced (``sync_dirs``), then the event
    files are renamed to ``<seq>.<ULID>.json`` (seqs following the head, ULIDs strictly
-   increasing) and ``journal/`` is fsynced once. Events are committed in the order they were
-   prepared, so ``recordedAt`` never goes backwards; an event prepared before the journal's
-   last ``recordedAt`` (someone appended while we waited), or for a run whose ``harness``
-   changed, is rewritten under the lock. A refused result (already resolved, unknown) is
-   returned as its error and its temp files are deleted: the run directory is left as it was.
+   increasing) and ``journal/`` is fsynced once. ``recordedAt`` is the time the result was
+   prepared: events of a batch are committed in that order, but one may be a little older
+   than an event committed before it (by the time it waited for the lock); the SDK reads
+   ``recordedAt`` only as ``resolvedAt`` and orders the journal by seq and ULID alone. An
+   event prepared for a run whose ``harness`` has changed since is rewritten under the lock.
+   A refused result (already resolved, unknown) is returned as its error and its temp files
+   are deleted: the run directory is left as it was.
 
 Crash safety: the lock covers the re-check and the moment ``result.json`` appears at its final
 path, so of two racing posts only the winner's ``result.json`` is ever renamed into place.
@@ -631,21 +633,20 @@ def _refresh(slot_prepared: PreparedResult, record: EffectRecord) -> PreparedRes
     return attrs.evolve(slot_prepared, task_result=task_result, files=(*others, (tmp, final)))
 
 
-def _rerecord(prepared: PreparedResult, harness: str | None, now_ms: int) -> PreparedResult:
-    """The prepared result with its event rewritten for ``harness`` at ``now_ms``."""
+def _rerecord(prepared: PreparedResult, harness: str | None) -> PreparedResult:
+    """The prepared result with its event rewritten for a run whose harness is ``harness``."""
     journal_dir = prepared.event_file.parent
-    data = _event_bytes(prepared.event_data, harness, iso_from_ms(now_ms))
+    data = _event_bytes(prepared.event_data, harness, prepared.recorded_at)
     tmp = _write_temp(journal_dir, "EFFECT_RESOLVED", data)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(prepared.event_file)
-    return attrs.evolve(prepared, event_file=tmp, harness=harness, recorded_ms=now_ms)
+    return attrs.evolve(prepared, event_file=tmp, harness=harness)
 
 
 def commit_locked(
     run: Run,
     prepared: Sequence[PreparedResult],
     out: list[PostReceipt | ProtocolError | None],
-    clock: Clock,
     sync_dirs: SyncDirs = fsync_dirs,
 ) -> list[PreparedResult]:
     """The part of :func:`commit_results` done under the run lock; fills ``out``.
@@ -659,12 +660,10 @@ def commit_locked(
     head = journal.head
     seq = head[0] if head is not None else 0
     prev_ulid = head[1] if head is not None else None
-    last_entry = journal.entries[-1].body.get("recordedAt") if journal.entries else None
-    last_recorded = last_entry if isinstance(last_entry, str) else None
     resolved_here: dict[str, str] = {}
     slots: list[_Slot] = []
     final = list(prepared)
-    # In the order the events were recorded, so recordedAt never goes backwards.
+    # In the order the results were prepared, so recordedAt grows within a batch.
     for index in sorted(range(len(prepared)), key=lambda i: prepared[i].recorded_ms):
         p = prepared[index]
         try:
@@ -685,8 +684,8 @@ def commit_locked(
             p.task_result.invocation_key,
         ):
             p = _refresh(p, record)
-        if p.harness != harness or (last_recorded is not None and p.recorded_at < last_recorded):
-            p = _rerecord(p, harness, clock())
+        if p.harness != harness:
+            p = _rerecord(p, harness)
         final[index] = p
         seq += 1
         try:
@@ -699,7 +698,6 @@ def commit_locked(
                 str(journal_dir / last),
             ) from None
         prev_ulid = ulid
-        last_recorded = p.recorded_at
         filename = f"{seq:06d}.{ulid}.json"
         resolved_here[p.effect_id] = filename
         slots.append(_Slot(index, p, seq, ulid, filename, p.recorded_at))
@@ -731,7 +729,6 @@ def commit_results(
     prepared: Sequence[PreparedResult],
     *,
     lock: LockOptions | None = None,
-    clock: Clock = system_ms,
     sync_dirs: SyncDirs = fsync_dirs,
 ) -> list[PostReceipt | ProtocolError]:
     """Commit prepared results in one hold of the run lock (see the module docstring).
@@ -752,7 +749,7 @@ def commit_results(
         if prepared:
             _sweep_dir(run.path / "journal")
             with RunLock.from_options(run, lock or LockOptions()):
-                final = commit_locked(run, prepared, out, clock, sync_dirs)
+                final = commit_locked(run, prepared, out, sync_dirs)
     finally:
         # Committed temps are gone (renamed); what is left was refused or never committed.
         discard_prepared(final)
@@ -795,7 +792,7 @@ def post_results(
     except BaseException:
         discard_prepared([p for _, p in staged])
         raise
-    committed = commit_results(run, [p for _, p in staged], lock=lock, clock=clock)
+    committed = commit_results(run, [p for _, p in staged], lock=lock)
     for (index, _), item in zip(staged, committed, strict=True):
         out[index] = item
     done: list[PostReceipt | ProtocolError] = []

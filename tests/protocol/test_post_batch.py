@@ -175,26 +175,40 @@ def test_refused_prepare_and_lock_timeout_leave_the_run_unchanged(rb: RunBuilder
     assert snapshot(rb.path) == before
 
 
-def test_events_are_committed_in_recorded_order_and_never_go_back_in_time(
+def test_events_keep_their_prepared_time_and_follow_it_within_a_batch(
     rb: RunBuilder,
 ) -> None:
-    """Seqs follow recordedAt within a batch; an event recorded before the journal's last
-    event (someone appended while it waited) is recorded again at commit time."""
+    """Seqs follow recordedAt within a batch; an event prepared before the journal's last
+    one keeps its recordedAt and still gets a greater ULID; the run stays valid."""
     run = open_run(rb.path)
     late = prepare_result(run, A, ResultInput(status="ok", value=1), clock=clock_at(T + 20))
     early = prepare_result(run, B, ResultInput(status="ok", value=2), clock=clock_at(T + 10))
-    stale = prepare_result(run, C, ResultInput(status="ok", value=3), clock=clock_at(T + 5))
-    a, b = commit_results(run, [late, early], clock=clock_at(T + 30))
+    older = prepare_result(run, C, ResultInput(status="ok", value=3), clock=clock_at(T + 5))
+    a, b = commit_results(run, [late, early])
     assert isinstance(a, PostReceipt)
     assert isinstance(b, PostReceipt)
     assert (b.seq, a.seq) == (5, 6)
     assert (b.recorded_at, a.recorded_at) == (iso_from_ms(T + 10), iso_from_ms(T + 20))
-    (c,) = commit_results(run, [stale], clock=clock_at(T + 40))
+    (c,) = commit_results(run, [older])
     assert isinstance(c, PostReceipt)
-    assert c.recorded_at == iso_from_ms(T + 40)
+    assert (c.seq, c.recorded_at) == (7, iso_from_ms(T + 5))
     assert c.ulid > a.ulid
-    recorded = [e["recordedAt"] for e in events(rb.path)][-3:]
-    assert recorded == sorted(recorded)
+    assert events(rb.path)[-1]["recordedAt"] == iso_from_ms(T + 5)
+    assert temps(rb.path) == []
+    assert verify_run(rb.path).problems == ()
+
+
+def test_event_prepared_before_the_run_got_a_harness_is_rewritten(rb: RunBuilder) -> None:
+    """The harness is read again under the lock: an event prepared without it gets it."""
+    run = open_run(rb.path)
+    prepared = prepare_result(run, A, ResultInput(status="ok", value=1))
+    meta = json.loads((rb.path / "run.json").read_text())
+    (rb.path / "run.json").write_text(json.dumps({**meta, "harness": "codex"}, indent=2) + "\n")
+    (out,) = commit_results(run, [prepared])
+    assert isinstance(out, PostReceipt)
+    body = events(rb.path)[-1]
+    assert list(body["data"])[:2] == ["harness", "effectId"]
+    assert body["data"]["harness"] == "codex"
     assert temps(rb.path) == []
     assert verify_run(rb.path).problems == ()
 
