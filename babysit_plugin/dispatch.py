@@ -61,6 +61,7 @@ import attrs
 import gevent
 import gevent.event
 import gevent.pool
+import gevent.threadpool
 
 from babysit_plugin import execute, faults
 from babysit_plugin.progress import NullProgress, Progress
@@ -336,6 +337,25 @@ class _Interrupt:
         return "interrupted; left pending for the next dispatch"
 
 
+def _in_thread(
+    pool: gevent.threadpool.ThreadPool, fn: Callable[..., _T], *args: Any, **kwargs: Any
+) -> _T:
+    """``fn(*args, **kwargs)`` in a thread of ``pool``; this greenlet waits, the loop runs."""
+
+    def call() -> tuple[bool, Any]:
+        # Errors travel back as values: the pool would print them as crashes.
+        try:
+            return True, fn(*args, **kwargs)
+        except Exception as exc:
+            return False, exc
+
+    ok, value = pool.spawn(call).get()
+    if not ok:
+        raise value
+    result: _T = value
+    return result
+
+
 _SYNC_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
 
 
@@ -363,7 +383,8 @@ class _Poster:
     :meth:`commit` queues a result and waits for its receipt (or refusal).  The
     poster greenlet runs while the queue is not empty: each round takes the
     whole queue and commits it in one :func:`protocol.commit_results` call in
-    a worker thread, while results arriving meanwhile queue for the next round.
+    its own thread (never queued behind the file work of effects in the shared
+    pool), while results arriving meanwhile queue for the next round.
     """
 
     def __init__(self, dispatcher: _Dispatcher) -> None:
@@ -383,12 +404,20 @@ class _Poster:
         return outcome
 
     def _run(self) -> None:
+        thread = gevent.threadpool.ThreadPool(1)
+        try:
+            self._commit_all(thread)
+        finally:
+            thread.kill()
+
+    def _commit_all(self, thread: gevent.threadpool.ThreadPool) -> None:
         d = self.dispatcher
         while self.queue:
             batch, self.queue = self.queue, []
             self.batches.append(len(batch))
             try:
-                outcomes = d.io(
+                outcomes = _in_thread(
+                    thread,
                     commit_results,
                     d.run,
                     [p for p, _ in batch],
@@ -439,19 +468,7 @@ class _Dispatcher:
 
     def io(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         """Run blocking file work in a worker thread; this greenlet waits, the loop runs."""
-
-        def call() -> tuple[bool, Any]:
-            # Errors travel back as values: the pool would print them as crashes.
-            try:
-                return True, fn(*args, **kwargs)
-            except Exception as exc:
-                return False, exc
-
-        ok, value = gevent.get_hub().threadpool.spawn(call).get()
-        if not ok:
-            raise value
-        result: _T = value
-        return result
+        return _in_thread(gevent.get_hub().threadpool, fn, *args, **kwargs)
 
     def _result_input(self, saved: SavedOutcome) -> ResultInput:
         error = None
