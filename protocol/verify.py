@@ -74,8 +74,8 @@ def _check_checksums(run: Run, names: list[str], found: _Findings) -> None:
     for name in names:
         path = journal_dir / name
         try:
-            body = loads(path.read_bytes().decode("utf-8", errors="replace"))
-        except (OSError, JsonParseError):
+            body = read_json_file(path)  # plain files only: a FIFO here would never end
+        except (OSError, JsonParseError, ProtocolError):
             continue  # the reader reports unreadable files
         if not isinstance(body, dict):
             continue
