@@ -390,7 +390,10 @@ class _Poster:
     def __init__(self, dispatcher: _Dispatcher) -> None:
         self.dispatcher = dispatcher
         self.queue: list[tuple[PreparedResult, gevent.event.AsyncResult]] = []
-        self.greenlet: gevent.Greenlet | None = None
+        # True from the spawn of the poster greenlet until it finds the queue empty (set
+        # back with no switch in between, so nothing queued can be left behind).
+        self.running = False
+        self.thread: gevent.threadpool.ThreadPool | None = None
         #: Size of every batch committed (for tests and diagnostics).
         self.batches: list[int] = []
 
@@ -398,20 +401,29 @@ class _Poster:
         """Queue ``prepared`` and wait for its commit; errors of the whole batch raise."""
         waiter = gevent.event.AsyncResult()
         self.queue.append((prepared, waiter))
-        if self.greenlet is None or self.greenlet.dead:
-            self.greenlet = gevent.spawn(self._run)
+        if not self.running:
+            self.running = True
+            gevent.spawn(self._run)
         outcome: PostReceipt | ProtocolError = waiter.get()
         return outcome
 
-    def _run(self) -> None:
-        thread = gevent.threadpool.ThreadPool(1)
-        try:
-            self._commit_all(thread)
-        finally:
-            thread.kill()
+    def close(self) -> None:
+        """End the commit thread (the poster is idle once every effect has finished)."""
+        if self.thread is not None:
+            self.thread.kill()
+            self.thread = None
 
-    def _commit_all(self, thread: gevent.threadpool.ThreadPool) -> None:
+    def _run(self) -> None:
+        try:
+            self._commit_all()
+        finally:
+            self.running = False
+
+    def _commit_all(self) -> None:
         d = self.dispatcher
+        if self.thread is None:
+            self.thread = gevent.threadpool.ThreadPool(1)
+        thread = self.thread
         while self.queue:
             batch, self.queue = self.queue, []
             self.batches.append(len(batch))
@@ -899,6 +911,7 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
         finally:
             if timer is not None:
                 timer.kill()
+            dispatcher.poster.close()
             dispatcher.progress.close()
     report.interrupted_by = dispatcher.interrupt.signum
     report.deadline_reached = dispatcher.interrupt.deadline

@@ -748,8 +748,9 @@ def commit_results(
     try:
         if prepared:
             _sweep_dir(run.path / "journal")
-            # Read before the lock, so the read under it parses only what is appended between.
-            _journal(run)
+            if run.path not in _READERS:
+                # First read outside the lock: the one under it parses only what is new.
+                _journal(run)
             with RunLock.from_options(run, lock or LockOptions()):
                 final = commit_locked(run, prepared, out, sync_dirs)
     finally:

@@ -47,6 +47,25 @@ def test_results_handed_over_together_are_committed_in_one_lock_hold(tmp_path: P
     assert all(journal.effects[e].status == "ok" for e in rd.effect_ids)
     assert [rd.result(e)["value"] for e in rd.effect_ids] == list(range(16))
     assert verify_run(rd.path).problems == ()
+    d.poster.close()
+
+
+def test_results_posted_one_after_another_are_each_committed(tmp_path: Path) -> None:
+    """A result handed over just after the previous commit returned (as recovery does, one
+    saved outcome after another) is committed too, never left waiting."""
+    rd = make_run(tmp_path, [shell("true") for _ in range(12)])
+    d = _dispatcher(rd)
+    prepared = [
+        prepare_result(d.run, eid, ResultInput(status="ok", value=n))
+        for n, eid in enumerate(rd.effect_ids)
+    ]
+    with gevent.Timeout(10):
+        for p in prepared:
+            # Handed over the instant the previous commit returns, while the poster winds down.
+            assert isinstance(d.poster.commit(p), PostReceipt)
+    assert d.poster.batches == [1] * 12
+    assert all(rd.status(e) == "ok" for e in rd.effect_ids)
+    d.poster.close()
 
 
 def test_a_lone_result_is_committed_at_once(tmp_path: Path) -> None:
@@ -59,6 +78,7 @@ def test_a_lone_result_is_committed_at_once(tmp_path: Path) -> None:
     assert d.poster.batches == [1]
     assert rd.status(rd.effect_ids[0]) == "ok"
     assert rd.status(rd.effect_ids[1]) == "requested"
+    d.poster.close()
 
 
 def test_a_commit_that_fails_reaches_every_waiter_and_writes_nothing(tmp_path: Path) -> None:
@@ -76,3 +96,4 @@ def test_a_commit_that_fails_reaches_every_waiter_and_writes_nothing(tmp_path: P
     assert d.poster.batches == [3]
     assert rundirs.snapshot(rd.path) == before
     assert _temps(rd.path) == []
+    d.poster.close()
