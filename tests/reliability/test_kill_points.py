@@ -38,7 +38,7 @@ from relkit import (
 )
 from sdk_helpers import SdkProject
 
-from babysit_plugin.faults import POINTS
+from babysit_plugin.faults import POINTS, parse
 from babysit_plugin.store import PluginStore, find_orphans
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -189,3 +189,17 @@ def test_real_run_iterate_accepts_a_post_interrupted_before_its_journal_event(
     assert plugin("dispatch", run_dir).returncode == 0
     assert sdk.iterate(run_dir)["status"] == "completed"
     assert sorted(runs_per_effect(run_dir).values()) == [1, 1]
+
+
+def test_crash_point_specs_are_checked() -> None:
+    """POINT[:N] parses; an unknown point is refused in one line naming the valid ones."""
+    assert parse("claim:made:3") == ("claim:made", 3)
+    assert parse("lock:held") == ("lock:held", 1)
+    with pytest.raises(ValueError, match=r"^BABYSIT_PLUGIN_FAULT='nope:2': expected POINT"):
+        parse("nope:2")
+    proc = plugin("dispatch", "/nonexistent", env={"BABYSIT_PLUGIN_FAULT": "nope"})
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(
+        "babysit-plugin: error: BABYSIT_PLUGIN_FAULT='nope': expected POINT[:N] with POINT one "
+        "of dispatch:start, claim:before,"
+    )
