@@ -44,6 +44,8 @@ class DemoResult:
     effects: int
     ok: int
     problems: tuple[str, ...]
+    #: Every effect was running at one instant (the latest start came before the earliest end).
+    side_by_side: bool = False
 
     @property
     def passed(self) -> bool:
@@ -61,6 +63,7 @@ class DemoResult:
             "speedup": round(self.sequential_seconds / self.wall_seconds, 2)
             if self.wall_seconds > 0
             else None,
+            "sideBySide": self.side_by_side,
             "passed": self.passed,
             "problems": list(self.problems),
         }
@@ -105,6 +108,9 @@ def run_demo(project: Path, out: TextIO | None = None) -> DemoResult:
     problems = list(report.problems)
     sequential = sum((e.duration_ms or 0) for e in report.effects if e.posted) / 1000.0
     ok = sum(1 for e in report.effects if e.posted and e.status == "ok")
+    starts = [e.started_at for e in report.effects if e.started_at is not None]
+    ends = [e.finished_at for e in report.effects if e.finished_at is not None]
+    side_by_side = bool(starts) and len(ends) == len(starts) and max(starts) < min(ends)
     verified = verify_run(run_dir)
     problems.extend(f"{p.path}: {p.message}" for p in verified.problems if p.severity == "error")
     journal = read_journal(run)
@@ -121,6 +127,7 @@ def run_demo(project: Path, out: TextIO | None = None) -> DemoResult:
         effects=len(pending),
         ok=ok,
         problems=tuple(problems),
+        side_by_side=side_by_side,
     )
 
 

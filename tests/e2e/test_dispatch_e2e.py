@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -73,23 +72,22 @@ def test_fanout_run_completes_with_the_values_each_effect_produced(project: Proj
     assert notes == ["note 1\n", "note 2\n", "note 3\n"]
 
 
-def test_sixteen_one_second_effects_take_one_second(project: Project) -> None:
-    """A group of 16 effects of 1 s each is dispatched in about 1 s, not 16.
+def test_sixteen_one_second_effects_run_side_by_side(project: Project) -> None:
+    """A group of 16 one-second effects runs side by side: every run overlaps every other.
 
-    The target (under 2 s including Python start-up) holds on an idle 2-core machine; the
-    assertion leaves room for a loaded one and only guards against serial execution.
+    The wall time is measured by ``bench/run.py``; here the effects' own recorded start and
+    finish times show that no effect waited for another.
     """
     run_dir = project.create("sleep16", "sleep16-1")
     first = project.iterate(run_dir)
     assert len(first["nextActions"]) == 16
-    t0 = time.monotonic()
     proc = project.plugin("dispatch", str(run_dir), "--json")
-    elapsed = time.monotonic() - t0
     report = json.loads(proc.stdout)
     assert report["counts"]["ok"] == 16
     durations = [e["durationMs"] for e in report["effects"]]
-    print(f"\n16 x 1 s effects: dispatch wall time {elapsed:.2f} s (process start included)")
-    assert elapsed < 4.0
+    starts = [e["startedAt"] for e in report["effects"]]
+    ends = [e["finishedAt"] for e in report["effects"]]
+    assert max(starts) < min(ends)
     assert min(durations) >= 1000
     assert project.iterate(run_dir)["status"] == "completed"
     assert project.output(run_dir) == {"naps": [f"{n}\n" for n in range(16)]}

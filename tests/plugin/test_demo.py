@@ -31,7 +31,7 @@ def test_bundled_run_waits_on_one_group_of_six_shells(tmp_path: Path) -> None:
 
 
 def test_demo_json_summary(capsys: pytest.CaptureFixture[str]) -> None:
-    """--json: six ok effects, a verified run, wall time well under the sequential sum."""
+    """--json: six ok effects, a verified run, all six running at one instant."""
     assert main(["demo", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["effects"] == 6
@@ -39,7 +39,8 @@ def test_demo_json_summary(capsys: pytest.CaptureFixture[str]) -> None:
     assert summary["passed"] is True
     assert summary["problems"] == []
     assert summary["sequentialMs"] >= 6000
-    assert summary["wallMs"] < summary["sequentialMs"] / 2
+    assert summary["sideBySide"] is True
+    assert summary["wallMs"] > 0
     assert not Path(summary["project"]).exists()
 
 

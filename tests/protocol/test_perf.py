@@ -1,8 +1,10 @@
-"""Deriving pending actions stays fast on a long journal."""
+"""Pending actions from a long journal: the right 51 out of 10,000 events.
+
+How fast this is gets measured by ``bench/run.py`` (scale of reading), not asserted here.
+"""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -63,20 +65,14 @@ def _long_run(root: Path, requests: int, pending: int) -> Path:
 
 
 def test_pending_from_ten_thousand_events(tmp_path: Path) -> None:
-    """10,000 events (5,025 requests, 4,974 results) give 51 pending actions in well under 1 s."""
+    """10,000 events (5,025 requests, 4,974 results) give the 51 still pending, in order."""
     run_dir = _long_run(tmp_path, 5025, 51)
-    best_cpu = best_wall = float("inf")
-    for _ in range(3):
-        wall, cpu = time.perf_counter(), time.process_time()
-        actions = pending_actions(open_run(run_dir))
-        best_wall = min(best_wall, time.perf_counter() - wall)
-        best_cpu = min(best_cpu, time.process_time() - cpu)
+    actions = pending_actions(open_run(run_dir))
     assert len(actions) == 51
     assert actions[0].effect_id == "E004974"
     assert actions[0].scheduler_hints is not None
     assert actions[0].scheduler_hints.pending_count == 51
-    # CPU time, so a loaded CI machine does not make it flaky; wall time is in the message.
-    assert best_cpu < 0.8, f"pending_actions took {best_cpu:.3f} s CPU ({best_wall:.3f} s wall)"
+    assert [a.effect_id for a in actions] == [f"E{i:06d}" for i in range(4974, 5025)]
     journal = read_journal(open_run(run_dir))
     assert journal.head == (10_000, ulid_at(10_000))
     assert len(journal.events) == 10_000
