@@ -45,9 +45,10 @@ _ALL_MODULES = ("cmd_protocol", "cmd_dispatch", "cmd_dropin")
 
 
 def _command_of(argv: Sequence[str]) -> str | None:
-    """The subcommand named in ``argv`` (the first word that is not an option), if any."""
+    """The subcommand named in ``argv`` (the first word that is not an option), if any;
+    ``--version`` when that comes first."""
     for word in argv:
-        if not word.startswith("-"):
+        if word == "--version" or not word.startswith("-"):
             return word
     return None
 
@@ -59,6 +60,8 @@ def _register_all(
     # its own module (every module for --help or an unknown word, so usage lists them all).
     import importlib
 
+    if command == "--version":
+        return  # argparse prints the version and exits before it needs any subcommand
     module = COMMAND_MODULES.get(command or "")
     for name in (module,) if module is not None else _ALL_MODULES:
         importlib.import_module(f"babysit_plugin.{name}").register(sub)
@@ -85,11 +88,12 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> NoReturn:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``babysit-plugin`` console script."""
-    from protocol import ProtocolError
-
     words = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(words)
     args = parser.parse_args(words)
+    # After parsing: --version and --help need no protocol.
+    from protocol import ProtocolError
+
     handler: Handler = args.handler
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:

@@ -13,8 +13,11 @@ REPO = Path(__file__).resolve().parents[2]
 PROBE = """
 import sys
 from babysit_plugin.cli import main
-rc = main(sys.argv[1:])
-heavy = ("gevent", "subprocess", "babysit_plugin.dispatch", "babysit_plugin.execute")
+try:
+    rc = main(sys.argv[1:])
+except SystemExit as exc:
+    rc = exc.code
+heavy = ("gevent", "subprocess", "babysit_plugin.dispatch", "babysit_plugin.execute", "protocol")
 print(rc, sorted(m for m in heavy if m in sys.modules))
 """
 
@@ -36,6 +39,11 @@ def test_post_pending_and_verify_leave_gevent_and_the_dispatcher_out(tmp_path: P
     rd = make_run(tmp_path, [shell("true")])
     run = str(rd.path)
     effect = rd.effect_ids[0]
-    assert _probe("pending", run) == "0 []"
-    assert _probe("post", run, effect, "--status", "ok", "--value-inline", "1") == "0 []"
-    assert _probe("verify", run) == "0 []"
+    assert _probe("pending", run) == "0 ['protocol']"
+    assert _probe("post", run, effect, "--status", "ok", "--value-inline", "1") == "0 ['protocol']"
+    assert _probe("verify", run) == "0 ['protocol']"
+
+
+def test_version_imports_nothing_but_the_command_line_frame() -> None:
+    """--version answers without importing protocol, gevent or any subcommand module."""
+    assert _probe("--version") == "0 []"
