@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import gevent
 import gevent.event
+import pytest
 
-from babysit_plugin.proc import group_alive, run_process
+from babysit_plugin import proc
+from babysit_plugin.proc import ProcessResult, group_alive, run_process
 
 
 def _wait_for_file(path: Path, timeout: float = 10.0) -> str:
@@ -171,3 +175,70 @@ def test_children_run_concurrently() -> None:
     elapsed = time.monotonic() - t0
     assert all(j.value.ok for j in jobs)
     assert elapsed < 1.9
+
+
+def test_argv_is_reported_as_given_and_relative_paths_follow_cwd(tmp_path: Path) -> None:
+    """``./prog`` runs from ``cwd``; the result's argv is the command as given."""
+    prog = tmp_path / "prog"
+    prog.write_text('#!/bin/sh\necho "$0 $1"\n')
+    prog.chmod(0o755)
+    result = run_process(["./prog", "x"], cwd=tmp_path)
+    assert result.ok
+    assert result.argv == ("./prog", "x")
+    assert result.stdout == b"./prog x\n"
+
+
+def test_missing_relative_program_and_unexecutable_file_are_start_errors(
+    tmp_path: Path,
+) -> None:
+    """A missing ``./prog`` is not found; a file without the x bit is refused."""
+    missing = run_process(["./nope"], cwd=tmp_path)
+    assert missing.start_error == "./nope: executable not found"
+    (tmp_path / "plain").write_text("echo hi\n")
+    refused = run_process(["./plain"], cwd=tmp_path)
+    assert refused.start_error == "./plain: Permission denied"
+
+
+def test_program_is_looked_up_in_the_childs_path(tmp_path: Path) -> None:
+    """A program found only on ``env``'s PATH starts (and is missing without it)."""
+    prog = tmp_path / "only-here-babysit"
+    prog.write_text("#!/bin/sh\necho found\n")
+    prog.chmod(0o755)
+    env = {**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ.get('PATH', '')}"}
+    assert run_process(["only-here-babysit"], env=env).stdout == b"found\n"
+    assert run_process(["only-here-babysit"]).start_error == (
+        "only-here-babysit: executable not found"
+    )
+
+
+@pytest.mark.skipif(
+    not proc._spawner().pidfd, reason="gevent.subprocess waits for children only in the main thread"
+)
+def test_child_started_from_another_thread_runs() -> None:
+    """From a non-main thread (its own hub) a child runs and is reaped normally."""
+    box: list[ProcessResult] = []
+    thread = threading.Thread(target=lambda: box.append(run_process(["sh", "-c", "exit 4"])))
+    thread.start()
+    thread.join(timeout=10)
+    assert [r.exit_code for r in box] == [4]
+    assert box[0].argv == ("sh", "-c", "exit 4")
+
+
+def test_child_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
+    """SIGKILL of the process that ran run_process kills the child too (PDEATHSIG)."""
+    pidfile = tmp_path / "child.pid"
+    code = (
+        "from babysit_plugin.proc import run_process\n"
+        f"run_process(['sh', '-c', 'echo $$ > {pidfile}; exec sleep 60'])\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        child = int(_wait_for_file(pidfile))
+        assert _pid_alive(child)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 5
+    while _pid_alive(child) and time.monotonic() < deadline:
+        gevent.sleep(0.01)
+    assert not _pid_alive(child)
