@@ -125,8 +125,8 @@ def test_sdk_iterates_and_posts_while_the_plugin_posts_64_results(
     tmp_path: Path, sdk: SdkProject
 ) -> None:
     """SDK run:iterate and task:post in a loop beside 64 plugin posts: no SDK failure."""
-    # Effect n finishes after n * 40 ms, so the plugin's posts spread over ~2.5 s.
-    command = f"{LEDGER}; sleep ${{(args.n * 0.04).toFixed(3)}}; printf 'p${{args.n}}'"
+    # Effect n finishes after n * 60 ms, so the plugin's posts spread over ~3.8 s.
+    command = f"{LEDGER}; sleep ${{(args.n * 0.06).toFixed(3)}}; printf 'p${{args.n}}'"
     run_dir = sdk_run(sdk, shell_process("busy", 64, command, kind_of_rest="breakpoint"), "busy")
     actions = sdk.iterate(run_dir)["nextActions"]
     breakpoints = [a["effectId"] for a in actions if a["kind"] == "breakpoint"]
@@ -165,8 +165,9 @@ def test_sdk_iterates_and_posts_while_the_plugin_posts_64_results(
     ]
     first, last = min(ours), max(ours)
     during = Counter(name for name, _, _, start, end in calls if start < last and end > first)
-    assert during["run:iterate"] >= 2, calls
-    assert during["task:post"] >= 2, calls
+    assert during["run:iterate"] >= 3, calls
+    assert during["task:post"] >= 3, calls
+    print(f"\nSDK calls overlapping the plugin's 64 posts: {dict(during)}; all: {len(calls)}")
     posts = sum(1 for c in calls if c[0] == "task:post")
     resolved = resolved_per_effect(run_dir)
     assert max(resolved.values()) == 1
