@@ -24,9 +24,11 @@ The three ``lock:``/``post:`` points live inside :mod:`protocol`, which stays
 free of test hooks: when armed, this module wraps the steps of
 :func:`protocol.results.commit_results` (``commit_locked``, entered once the
 lock is taken, counts ``lock:held`` once per result of the batch;
-``install_result_files`` and ``install_event`` report after each result), and
-``gevent.subprocess.Popen`` for ``child:spawned``.  Counts stay per result, as
-when every result took the lock alone.
+``install_result_files`` and ``install_event`` report after each result).
+Counts stay per result, as when every result took the lock alone.
+``child:spawned`` is reached in :mod:`babysit_plugin.proc` right after a spawn
+on its stdlib/pidfd path, and through a wrapped ``gevent.subprocess.Popen`` on
+its fallback path.
 """
 
 from __future__ import annotations

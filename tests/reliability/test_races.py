@@ -165,8 +165,8 @@ def test_sdk_iterates_and_posts_while_the_plugin_posts_64_results(
     ]
     first, last = min(ours), max(ours)
     during = Counter(name for name, _, _, start, end in calls if start < last and end > first)
-    assert during["run:iterate"] >= 3, calls
-    assert during["task:post"] >= 3, calls
+    assert during["run:iterate"] >= 2, calls
+    assert during["task:post"] >= 2, calls
     print(f"\nSDK calls overlapping the plugin's 64 posts: {dict(during)}; all: {len(calls)}")
     posts = sum(1 for c in calls if c[0] == "task:post")
     resolved = resolved_per_effect(run_dir)
