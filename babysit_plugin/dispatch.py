@@ -377,6 +377,13 @@ def _sync_dirs(directories: Sequence[Path]) -> None:
         pass
 
 
+#: While another process uses the run lock, commits are at least this far apart (the SDK
+#: retries its lock every 250 ms) ...
+CONTENDED_GAP = 0.5
+#: ... for this long after the last time the lock was found held by someone else.
+CONTENDED_FOR = 5.0
+
+
 class _Poster:
     """Commits prepared results in batches: whatever is queued when it wakes, one lock hold.
 
@@ -396,6 +403,21 @@ class _Poster:
         self.thread: gevent.threadpool.ThreadPool | None = None
         #: Size of every batch committed (for tests and diagnostics).
         self.batches: list[int] = []
+        # Until this monotonic instant, commits are spaced by CONTENDED_GAP (see below).
+        self.contended_until = 0.0
+        self.last_commit_end = 0.0
+
+    def contended(self, holder: str) -> None:
+        """``run.lock`` was found held by another process (an SDK command, another dispatch).
+
+        The SDK's lock fails its command when the lock vanishes between its failed create and
+        its read of the holder (``storage/lock.js`` reads the file after ``EEXIST`` and does
+        not retry on ``ENOENT``), so each release of ours while an SDK command waits is a
+        small risk for that command. While others are active, releases are made rarer:
+        commits are spaced by :data:`CONTENDED_GAP` for :data:`CONTENDED_FOR` seconds.
+        Called from the commit thread; only sets a number.
+        """
+        self.contended_until = time.monotonic() + CONTENDED_FOR
 
     def commit(self, prepared: PreparedResult) -> PostReceipt | ProtocolError:
         """Queue ``prepared`` and wait for its commit; errors of the whole batch raise."""
@@ -425,6 +447,8 @@ class _Poster:
             self.thread = gevent.threadpool.ThreadPool(1)
         thread = self.thread
         while self.queue:
+            if time.monotonic() < self.contended_until:
+                gevent.sleep(max(0.0, self.last_commit_end + CONTENDED_GAP - time.monotonic()))
             batch, self.queue = self.queue, []
             self.batches.append(len(batch))
             try:
@@ -446,6 +470,8 @@ class _Poster:
                     waiter.set_exception(exc)
                 self.queue = []
                 raise
+            finally:
+                self.last_commit_end = time.monotonic()
             for (_, waiter), outcome in zip(batch, outcomes, strict=True):
                 waiter.set(outcome)
 
@@ -476,6 +502,7 @@ class _Dispatcher:
             timeout=self.options.lock_timeout,
             sleep=time.sleep,
             local=self.local_lock,
+            on_contended=self.poster.contended,
         )
 
     def io(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:

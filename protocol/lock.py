@@ -66,6 +66,8 @@ class LockOptions:
     timeout: float = 10.0
     sleep: Callable[[float], None] = time.sleep
     local: contextlib.AbstractContextManager[Any] | None = None
+    #: Called (with the holder's text) when ``run.lock`` is found held by someone else.
+    on_contended: Callable[[str], None] | None = None
 
 
 def pid_alive(pid: object) -> bool:
@@ -122,6 +124,7 @@ class RunLock:
         poll: float = 0.025,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Clock = system_ms,
+        on_contended: Callable[[str], None] | None = None,
     ) -> None:
         self.run_path = Path(run.path if isinstance(run, Run) else os.path.abspath(run))
         self.owner = owner
@@ -131,6 +134,7 @@ class RunLock:
         self.poll = poll
         self.monotonic = monotonic
         self.clock = clock
+        self.on_contended = on_contended
         self.lock_path = self.run_path / LOCK_NAME
         self.stale_broken = 0
         self._content: str | None = None
@@ -139,7 +143,14 @@ class RunLock:
     @classmethod
     def from_options(cls, run: Run | Path | str, options: LockOptions) -> RunLock:
         """A lock configured by :class:`LockOptions`."""
-        return cls(run, options.owner, options.timeout, options.sleep, options.local)
+        return cls(
+            run,
+            options.owner,
+            options.timeout,
+            options.sleep,
+            options.local,
+            on_contended=options.on_contended,
+        )
 
     # -- acquiring ----------------------------------------------------------------------
 
@@ -167,6 +178,8 @@ class RunLock:
             holder = _Holder(self._read())
             if holder.text is None:
                 continue  # released between our attempt and the read: retry now
+            if self.on_contended is not None:
+                self.on_contended(holder.text)
             if holder.parsed and not pid_alive(holder.pid):
                 broke, guard_busy = self._break_guarded(holder)
                 if broke:

@@ -3,11 +3,14 @@ a lone result is committed at once, and a failed commit reaches every waiter."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
 
 import gevent
+import gevent.event
+import pytest
 import rundirs
 from runbuilder import RunDir, make_run, shell
 
@@ -96,4 +99,55 @@ def test_a_commit_that_fails_reaches_every_waiter_and_writes_nothing(tmp_path: P
     assert d.poster.batches == [3]
     assert rundirs.snapshot(rd.path) == before
     assert _temps(rd.path) == []
+    d.poster.close()
+
+
+def test_a_run_lock_held_by_another_process_makes_commits_rarer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once run.lock was found held by someone else, commits are CONTENDED_GAP apart."""
+    from babysit_plugin.dispatch import CONTENDED_GAP
+
+    rd = make_run(tmp_path, [shell("true") for _ in range(3)])
+    d = _dispatcher(rd)
+    # Another process's lock (pid 1 is alive), released by a greenlet once we waited on it.
+    lock = rd.path / "run.lock"
+    lock.write_text(json.dumps({"pid": 1, "owner": "run:iterate", "acquiredAt": "x"}) + "\n")
+    seen = gevent.event.Event()
+    record = d.poster.contended
+
+    def contended(holder: str) -> None:
+        record(holder)
+        seen.set()
+
+    monkeypatch.setattr(d.poster, "contended", contended)
+
+    def release() -> None:
+        seen.wait()
+        os.unlink(lock)
+
+    gevent.spawn(release)
+    ends: list[float] = []
+    for eid in rd.effect_ids:
+        prepared = prepare_result(d.run, eid, ResultInput(status="ok", value=eid))
+        assert isinstance(d.poster.commit(prepared), PostReceipt)
+        ends.append(d.poster.last_commit_end)
+    assert seen.is_set()
+    gaps = [b - a for a, b in itertools.pairwise(ends)]
+    assert all(gap >= CONTENDED_GAP * 0.99 for gap in gaps), gaps
+    assert verify_run(rd.path).problems == ()
+    d.poster.close()
+
+
+def test_commits_are_not_spaced_without_contention(tmp_path: Path) -> None:
+    """With nobody else on the run lock, commits are never marked contended (no spacing)."""
+    rd = make_run(tmp_path, [shell("true") for _ in range(3)])
+    d = _dispatcher(rd)
+    ends: list[float] = []
+    for eid in rd.effect_ids:
+        prepared = prepare_result(d.run, eid, ResultInput(status="ok", value=eid))
+        assert isinstance(d.poster.commit(prepared), PostReceipt)
+        ends.append(d.poster.last_commit_end)
+    assert d.poster.contended_until == 0.0
+    assert len(ends) == 3
     d.poster.close()

@@ -125,8 +125,9 @@ def test_sdk_iterates_and_posts_while_the_plugin_posts_64_results(
     tmp_path: Path, sdk: SdkProject
 ) -> None:
     """SDK run:iterate and task:post in a loop beside 64 plugin posts: no SDK failure."""
-    # Effect n finishes after n * 60 ms, so the plugin's posts spread over ~3.8 s.
-    command = f"{LEDGER}; sleep ${{(args.n * 0.06).toFixed(3)}}; printf 'p${{args.n}}'"
+    # Effect n finishes after n * 120 ms, so the plugin's posts spread over ~7.7 s: room for
+    # several SDK calls (0.5-1 s each, slower on a loaded machine) to overlap them.
+    command = f"{LEDGER}; sleep ${{(args.n * 0.12).toFixed(3)}}; printf 'p${{args.n}}'"
     run_dir = sdk_run(sdk, shell_process("busy", 64, command, kind_of_rest="breakpoint"), "busy")
     actions = sdk.iterate(run_dir)["nextActions"]
     breakpoints = [a["effectId"] for a in actions if a["kind"] == "breakpoint"]
