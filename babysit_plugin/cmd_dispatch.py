@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from babysit_plugin import adapters, execute, progress, retry
+from babysit_plugin import adapters, argtypes, execute, progress, retry
 from babysit_plugin.cli import UsageError
 from babysit_plugin.dispatch import DispatchOptions, DispatchReport, dispatch_run
 from protocol import jsonjs
@@ -25,44 +25,10 @@ pending).
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, found {value}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, found {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found {text}")
-    return value
-
-
-def _horizon(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, found {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, found {text}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, found {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, found {value}")
-    return value
+_positive_int = argtypes.whole_number(1)
+_count = argtypes.whole_number(0)
+_seconds = argtypes.seconds(zero_allowed=False)
+_horizon = argtypes.seconds(zero_allowed=True)
 
 
 def _exit_codes(text: str) -> frozenset[int]:

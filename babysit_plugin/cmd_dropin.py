@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from babysit_plugin import demo, hook, install
+from babysit_plugin import argtypes, demo, hook, install
 from babysit_plugin.cli import UsageError
 from babysit_plugin.execute import ExecOptions
 from protocol import jsonjs
@@ -119,14 +119,7 @@ def _from_env(name: str, parse: Callable[[str], T], default: T) -> T:
         raise UsageError(f"${name}: {exc} — fix or unset it") from None
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, found {text!r}")
-    return value
+_seconds = argtypes.seconds(zero_allowed=False)
 
 
 def _kinds(text: str) -> frozenset[str]:

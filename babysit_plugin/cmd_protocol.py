@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from babysit_plugin import argtypes
 from babysit_plugin.cli import UsageError
 from protocol import (
     NO_VALUE,
@@ -124,14 +125,7 @@ def _status(text: str) -> str:
     return lowered
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, found {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, found {text!r}")
-    return value
+_seconds = argtypes.seconds(zero_allowed=True)
 
 
 # --- locating the run -------------------------------------------------------------------
