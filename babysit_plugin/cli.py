@@ -33,15 +33,15 @@ class Terminated(BaseException):
 #: The module that owns each subcommand. Only that one is imported to run it: start-up is
 #: part of every command's cost (``post`` never loads gevent, only ``dispatch`` does).
 COMMAND_MODULES = {
-    "pending": "cmd_protocol",
-    "post": "cmd_protocol",
-    "verify": "cmd_protocol",
-    "dispatch": "cmd_dispatch",
-    "hook": "cmd_dropin",
-    "install": "cmd_dropin",
-    "demo": "cmd_dropin",
+    "pending": "commands.protocol",
+    "post": "commands.protocol",
+    "verify": "commands.protocol",
+    "dispatch": "commands.dispatch",
+    "hook": "commands.dropin",
+    "install": "commands.dropin",
+    "demo": "commands.dropin",
 }
-_ALL_MODULES = ("cmd_protocol", "cmd_dispatch", "cmd_dropin")
+_ALL_MODULES = ("commands.protocol", "commands.dispatch", "commands.dropin")
 
 
 def _command_of(argv: Sequence[str]) -> str | None:

@@ -321,10 +321,10 @@ def bench_startup(bp: BenchProject, cfg: Config) -> dict[str, Any]:
     argvs = {
         "python -c pass": [sys.executable, "-c", "pass"],
         # What `babysit-plugin post` imports before it reads any file.
-        "python -c 'import babysit_plugin.cmd_protocol'": [
+        "python -c 'import babysit_plugin.commands.protocol'": [
             sys.executable,
             "-c",
-            "import babysit_plugin.cli, babysit_plugin.cmd_protocol",
+            "import babysit_plugin.cli, babysit_plugin.commands.protocol",
         ],
         "babysitter --version": bp.babysitter_argv("--version"),
     }

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import rundirs
 from rundirs import FIXTURE_RUNS, REPO, Project, Sdk, record
 
-from babysit_plugin.cmd_protocol import pending_json
+from babysit_plugin.commands.protocol import pending_json
 from protocol import jsonjs, open_run, pending_actions, read_journal, verify_run
 
 DEMO_RUN = REPO / "babysit_plugin" / "data" / "demo" / "runs" / "demo"

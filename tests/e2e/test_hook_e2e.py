@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from rundirs import Project
 
-from babysit_plugin import install
-from babysit_plugin.demo import stage_demo
+from babysit_plugin.dropin import install
+from babysit_plugin.dropin.demo import stage_demo
 from protocol.journal import open_run, read_journal
 from protocol.pending import pending_actions
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from babysit_plugin import adapters
-from babysit_plugin.adapters import (
+from babysit_plugin.harness import adapters
+from babysit_plugin.harness.adapters import (
     HarnessNotFound,
     HarnessRequest,
     UnknownHarness,

@@ -17,7 +17,13 @@ try:
     rc = main(sys.argv[1:])
 except SystemExit as exc:
     rc = exc.code
-heavy = ("gevent", "subprocess", "babysit_plugin.dispatch", "babysit_plugin.execute", "protocol")
+heavy = (
+    "gevent",
+    "subprocess",
+    "babysit_plugin.runloop.dispatch",
+    "babysit_plugin.runloop.execute",
+    "protocol",
+)
 print(rc, sorted(m for m in heavy if m in sys.modules))
 """
 

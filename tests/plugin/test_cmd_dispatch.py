@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from runbuilder import Fakes, RunDir, agent, make_run, shell
 
-from babysit_plugin.proc import group_alive
-from babysit_plugin.store import PluginStore
+from babysit_plugin.runloop.proc import group_alive
+from babysit_plugin.runloop.store import PluginStore
 from protocol.verify import verify_run
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ import pytest
 import rundirs
 
 from babysit_plugin.cli import main
-from babysit_plugin.demo import stage_demo
+from babysit_plugin.dropin.demo import stage_demo
 from protocol.journal import open_run
 from protocol.pending import pending_actions
 

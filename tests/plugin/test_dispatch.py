@@ -14,11 +14,11 @@ import pytest
 import rundirs
 from runbuilder import FAKES, Fakes, RunDir, agent, make_run, shell
 
-from babysit_plugin import progress
-from babysit_plugin.dispatch import DispatchOptions, build_waves, dispatch_run
-from babysit_plugin.execute import ExecOptions
-from babysit_plugin.prompts import build_agent_prompt
-from babysit_plugin.store import PluginStore, SavedOutcome
+from babysit_plugin.harness.prompts import build_agent_prompt
+from babysit_plugin.runloop import progress
+from babysit_plugin.runloop.dispatch import DispatchOptions, build_waves, dispatch_run
+from babysit_plugin.runloop.execute import ExecOptions
+from babysit_plugin.runloop.store import PluginStore, SavedOutcome
 from protocol.errors import NotARunError
 from protocol.journal import open_run, read_journal
 from protocol.pending import actions_from_payload, pending_actions

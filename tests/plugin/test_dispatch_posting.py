@@ -14,7 +14,7 @@ import pytest
 import rundirs
 from runbuilder import RunDir, make_run, shell
 
-from babysit_plugin.dispatch import DispatchOptions, DispatchReport, _Dispatcher
+from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, _Dispatcher
 from protocol.errors import LockTimeoutError
 from protocol.journal import open_run, read_journal
 from protocol.models import PostReceipt, ResultInput
@@ -106,7 +106,7 @@ def test_a_run_lock_held_by_another_process_makes_commits_rarer(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Once run.lock was found held by someone else, commits are CONTENDED_GAP apart."""
-    from babysit_plugin.dispatch import CONTENDED_GAP
+    from babysit_plugin.runloop.poster import CONTENDED_GAP
 
     rd = make_run(tmp_path, [shell("true") for _ in range(3)])
     d = _dispatcher(rd)

@@ -15,7 +15,7 @@ import pytest
 import rundirs
 from runbuilder import RunDir, agent, make_run, shell
 
-from babysit_plugin.hook import (
+from babysit_plugin.dropin.hook import (
     DEFAULT_BUDGET,
     NONE,
     Decision,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import rundirs
 
-from babysit_plugin import install
 from babysit_plugin.cli import main
+from babysit_plugin.dropin import install
 
 REPO = rundirs.REPO
 HOOK = ".a5c/hooks/on-iteration-start/babysit-plugin.sh"

@@ -14,8 +14,8 @@ import gevent
 import gevent.event
 import pytest
 
-from babysit_plugin import proc
-from babysit_plugin.proc import ProcessResult, group_alive, run_process
+from babysit_plugin.runloop import proc
+from babysit_plugin.runloop.proc import ProcessResult, group_alive, run_process
 
 
 def _wait_for_file(path: Path, timeout: float = 10.0) -> str:
@@ -228,7 +228,7 @@ def test_child_dies_when_its_parent_is_killed(tmp_path: Path) -> None:
     """SIGKILL of the process that ran run_process kills the child too (PDEATHSIG)."""
     pidfile = tmp_path / "child.pid"
     code = (
-        "from babysit_plugin.proc import run_process\n"
+        "from babysit_plugin.runloop.proc import run_process\n"
         f"run_process(['sh', '-c', 'echo $$ > {pidfile}; exec sleep 60'])\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", code])

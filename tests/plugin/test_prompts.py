@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import rundirs
 
-from babysit_plugin.prompts import (
+from babysit_plugin.harness.prompts import (
     build_agent_prompt,
     build_fallback_prompt,
     build_skill_prompt,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import attrs
 
-from babysit_plugin.store import Claim, ClaimRefused, PluginStore, SavedOutcome
+from babysit_plugin.runloop.store import Claim, ClaimRefused, PluginStore, SavedOutcome
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -126,7 +126,7 @@ def test_two_processes_claim_each_effect_once(tmp_path: Path) -> None:
     _write_claim(store, "E00", 999_999_999)
     code = (
         "import sys, json; from pathlib import Path;"
-        "from babysit_plugin.store import PluginStore, Claim;"
+        "from babysit_plugin.runloop.store import PluginStore, Claim;"
         "s = PluginStore(Path(sys.argv[1]));"
         "got = [e for e in sys.argv[2:] if isinstance(s.claim(e), Claim)];"
         "print(json.dumps(got), flush=True);"

@@ -20,7 +20,8 @@ import signal
 import sys
 import tempfile
 
-from babysit_plugin import cli, faults
+from babysit_plugin import cli
+from babysit_plugin.runloop import faults
 
 ALARM = 90
 

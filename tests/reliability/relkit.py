@@ -20,7 +20,7 @@ from typing import Any
 
 from sdk_helpers import NODE_MODULES, SdkProject
 
-from babysit_plugin.store import PluginStore
+from babysit_plugin.runloop.store import PluginStore
 from protocol.models import Problem
 from protocol.verify import verify_run
 

@@ -3,7 +3,7 @@ dispatch completes: each effect posted once, its command run at most once per cl
 
 One SDK run of five shell effects in one parallel group is copied once per scenario.  A
 scenario arms a crash point (``BABYSIT_PLUGIN_FAULT=POINT:N``, see
-:mod:`babysit_plugin.faults`) for the first dispatch; about a third arm another for the
+:mod:`babysit_plugin.runloop.faults`) for the first dispatch; about a third arm another for the
 second dispatch (crashes during recovery); a last dispatch runs unarmed.  The points and
 their order come from a fixed seed.  Between crashes every run is checked with
 ``verify`` and replayed by the SDK (``orchestrateIteration``, the core of
@@ -38,8 +38,8 @@ from relkit import (
 )
 from sdk_helpers import SdkProject
 
-from babysit_plugin.faults import POINTS, parse
-from babysit_plugin.store import PluginStore, find_orphans
+from babysit_plugin.runloop.faults import POINTS, parse
+from babysit_plugin.runloop.store import PluginStore, find_orphans
 from protocol import open_run, pending_actions
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

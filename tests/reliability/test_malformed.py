@@ -24,8 +24,8 @@ from relkit import snapshot
 from runbuilder import RunDir, install_fakes, make_run, shell
 from rundirs import snapshot_diff
 
-from babysit_plugin import hook
 from babysit_plugin.cli import main
+from babysit_plugin.dropin import hook
 from protocol.errors import ProtocolError
 from protocol.journal import append_event, open_run, read_journal
 from protocol.jsonjs import JsonValue, to_file_text

@@ -33,7 +33,7 @@ from relkit import (
 from runbuilder import RunDir, make_run, shell
 from sdk_helpers import SdkProject
 
-from babysit_plugin.store import PluginStore
+from babysit_plugin.runloop.store import PluginStore
 from protocol.journal import open_run
 from protocol.jsonjs import to_file_text
 from protocol.pending import pending_actions

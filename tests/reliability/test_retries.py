@@ -12,9 +12,9 @@ from relkit import LEDGER, ledger, plugin, resolved_per_effect
 from runbuilder import RunDir, make_run, shell
 
 from babysit_plugin.cli import main
-from babysit_plugin.dispatch import DispatchOptions, DispatchReport, dispatch_run
-from babysit_plugin.execute import ExecOptions
-from babysit_plugin.retry import DEFAULT_PATTERNS, RetryPolicy
+from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, dispatch_run
+from babysit_plugin.runloop.execute import ExecOptions
+from babysit_plugin.runloop.retry import DEFAULT_PATTERNS, RetryPolicy
 
 FAST = {"delay": 0.01, "max_delay": 0.02}
 

@@ -22,7 +22,7 @@ from relkit import (
 )
 from runbuilder import make_run, shell
 
-from babysit_plugin.store import pid_alive
+from babysit_plugin.runloop.store import pid_alive
 
 
 def _wait_for(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:

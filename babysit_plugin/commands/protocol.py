@@ -32,8 +32,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from babysit_plugin import argtypes
 from babysit_plugin.cli import UsageError
+from babysit_plugin.commands import argtypes
 from protocol import (
     NO_VALUE,
     EffectError,

@@ -15,9 +15,9 @@ Per kind:
   whose message names the exit code (or signal, or timeout) and the tail of
   stderr, as the SDK's ``Shell command exited with code N: <stderr>`` does.
 - ``agent`` / ``skill`` (and kinds opted in with ``--kinds``): a prompt built
-  by :mod:`babysit_plugin.prompts`, run through a harness adapter
-  (:mod:`babysit_plugin.adapters`); value: the unwrapped answer parsed by
-  :func:`babysit_plugin.prompts.parse_value`.
+  by :mod:`babysit_plugin.harness.prompts`, run through a harness adapter
+  (:mod:`babysit_plugin.harness.adapters`); value: the unwrapped answer parsed by
+  :func:`babysit_plugin.harness.prompts.parse_value`.
 - ``sleep``: waits (cooperatively) until ``targetEpochMs`` when that is within
   the sleep horizon, then ``{"sleptUntil": ISO}``; later ones stay pending.
 - ``breakpoint``: never answered here; stays pending for a human.
@@ -32,7 +32,7 @@ is still kept in its ``stdout.log``.
 
 **Retries:** with ``ExecOptions.retry`` (``--retries N``) a ``run`` whose
 error has a transient signature is run again after a backoff; see
-:mod:`babysit_plugin.retry`.
+:mod:`babysit_plugin.runloop.retry`.
 
 **Log size limit:** a ``stdout.log``/``stderr.log`` over :data:`LOG_LIMIT` bytes
 is posted cut to its first :data:`LOG_LIMIT` bytes plus a line saying so; the
@@ -52,9 +52,10 @@ import attrs
 import gevent
 import gevent.event
 
-from babysit_plugin import adapters, faults, prompts
-from babysit_plugin.proc import ProcessResult, run_process
-from babysit_plugin.retry import RetryPolicy, with_attempts
+from babysit_plugin.harness import adapters, prompts
+from babysit_plugin.runloop import faults
+from babysit_plugin.runloop.proc import ProcessResult, run_process
+from babysit_plugin.runloop.retry import RetryPolicy, with_attempts
 from protocol.clock import iso_from_ms
 from protocol.fsutil import atomic_write
 from protocol.jsonjs import JsonValue

@@ -34,7 +34,7 @@ Rules this module keeps:
   path a ``preexec_fn`` sets it before the exec.  With setpriv a child whose
   parent dies in the instant after the spawn, before setpriv set the flag,
   survives it, as may what a child started itself: the next dispatch that
-  takes the effect over ends those (:func:`babysit_plugin.store.kill_orphans`).
+  takes the effect over ends those (:func:`babysit_plugin.runloop.store.kill_orphans`).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ import gevent.os
 import gevent.socket
 from gevent import subprocess
 
-from babysit_plugin import faults
+from babysit_plugin.runloop import faults
 
 #: Default number of bytes kept per captured stream (streams sent to files are
 #: not limited here).

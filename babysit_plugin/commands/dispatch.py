@@ -8,9 +8,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from babysit_plugin import adapters, argtypes, execute, progress, retry
 from babysit_plugin.cli import UsageError
-from babysit_plugin.dispatch import DispatchOptions, DispatchReport, dispatch_run
+from babysit_plugin.commands import argtypes
+from babysit_plugin.harness import adapters
+from babysit_plugin.runloop import execute, progress, retry
+from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, dispatch_run
 from protocol import jsonjs
 from protocol.pending import actions_from_payload
 

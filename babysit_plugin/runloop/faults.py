@@ -26,7 +26,7 @@ free of test hooks: when armed, this module wraps the steps of
 lock is taken, counts ``lock:held`` once per result of the batch;
 ``install_result_files`` and ``install_event`` report after each result).
 Counts stay per result, as when every result took the lock alone.
-``child:spawned`` is reached in :mod:`babysit_plugin.proc` right after a spawn
+``child:spawned`` is reached in :mod:`babysit_plugin.runloop.proc` right after a spawn
 on its stdlib/pidfd path, and through a wrapped ``gevent.subprocess.Popen`` on
 its fallback path.
 """

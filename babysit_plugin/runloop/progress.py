@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol, TextIO
 import gevent
 
 if TYPE_CHECKING:
-    from babysit_plugin.dispatch import EffectReport
+    from babysit_plugin.runloop.dispatch import EffectReport
 
 
 class Progress(Protocol):

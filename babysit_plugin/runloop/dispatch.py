@@ -14,7 +14,7 @@ Order of work in :func:`dispatch_run`:
    ``--max-concurrency``.  Waves run one after the other.  Due sleeps run
    beside the waves; breakpoints, far sleeps and kinds not opted in stay
    pending and are reported.
-4. For each wave: claim its effects (see :mod:`babysit_plugin.store`),
+4. For each wave: claim its effects (see :mod:`babysit_plugin.runloop.store`),
    re-read the journal once (someone may have resolved them meanwhile), then
    run one greenlet per effect in a ``gevent.pool.Pool``.  Each greenlet runs
    its child, saves the outcome, writes its result files to temp files
@@ -47,15 +47,14 @@ still posted, and the report says what happened.
 
 from __future__ import annotations
 
-import concurrent.futures
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 import gevent
@@ -63,47 +62,39 @@ import gevent.event
 import gevent.pool
 import gevent.threadpool
 
-from babysit_plugin import execute, faults
-from babysit_plugin.progress import NullProgress, Progress
-from babysit_plugin.store import Claim, ClaimRefused, PluginStore, SavedOutcome
-from protocol.clock import iso_from_ms
+from babysit_plugin.runloop import execute, faults
+from babysit_plugin.runloop.poster import Poster, in_thread
+from babysit_plugin.runloop.progress import NullProgress, Progress
+from babysit_plugin.runloop.report import (
+    DispatchReport,
+    EffectReport,
+    Wave,
+    build_waves,
+    iso,
+)
+from babysit_plugin.runloop.store import Claim, ClaimRefused, PluginStore, SavedOutcome
 from protocol.errors import AlreadyResolvedError, ProtocolError, UnknownEffectError
-from protocol.fsutil import fsync_dir, safe_join
+from protocol.fsutil import safe_join
 from protocol.journal import JournalReader, open_run, read_journal
-from protocol.jsonjs import JsonValue
 from protocol.lock import LockOptions
 from protocol.models import (
     NO_VALUE,
     EffectError,
     Journal,
     PendingAction,
-    PostReceipt,
     ResultInput,
     Run,
 )
 from protocol.pending import load_task_def, pending_actions
 from protocol.results import (
-    PreparedResult,
-    commit_results,
-    fsync_dirs,
     prepare_result,
     sweep_temps,
 )
-
-EffectStatus = Literal["ok", "error", "skipped", "planned"]
 
 _T = TypeVar("_T")
 
 #: Worker threads for file work (the hub's pool is grown to at least this many).
 _IO_THREADS = 16
-#: Threads fsyncing the directories of one commit.
-_SYNC_THREADS = 8
-
-SIGNAL_EXIT: dict[int, int] = {
-    int(signal.SIGINT): 130,
-    int(signal.SIGTERM): 143,
-    int(signal.SIGHUP): 129,
-}
 
 
 @attrs.frozen
@@ -126,169 +117,6 @@ class DispatchOptions:
     handle_signals: bool = True
     lock_timeout: float = 10.0
     progress: Progress | None = None
-
-
-@attrs.frozen
-class Wave:
-    """Effects performed together."""
-
-    index: int
-    parallel_group_id: str | None
-    sequential: bool
-    max_concurrency: int | None
-    actions: tuple[PendingAction, ...]
-
-    def to_json(self) -> dict[str, JsonValue]:
-        return {
-            "index": self.index,
-            "parallelGroupId": self.parallel_group_id,
-            "sequential": self.sequential,
-            "maxConcurrency": self.max_concurrency,
-            "effectIds": [a.effect_id for a in self.actions],
-        }
-
-
-@attrs.define
-class EffectReport:
-    """What happened to one effect in this dispatch."""
-
-    effect_id: str
-    kind: str
-    title: str | None = None
-    status: EffectStatus = "skipped"
-    reason: str | None = None
-    started_at: float | None = None
-    finished_at: float | None = None
-    posted: bool = False
-    recovered: bool = False
-    wave: int | None = None
-    command: str | None = None
-
-    @property
-    def duration_ms(self) -> int | None:
-        if self.started_at is None or self.finished_at is None:
-            return None
-        return max(0, round((self.finished_at - self.started_at) * 1000))
-
-    def to_json(self) -> dict[str, JsonValue]:
-        data: dict[str, JsonValue] = {
-            "effectId": self.effect_id,
-            "kind": self.kind,
-            "status": self.status,
-        }
-        if self.title is not None:
-            data["title"] = self.title
-        if self.reason is not None:
-            data["reason"] = self.reason
-        data["startedAt"] = _iso(self.started_at)
-        data["finishedAt"] = _iso(self.finished_at)
-        data["durationMs"] = self.duration_ms
-        data["posted"] = self.posted
-        if self.recovered:
-            data["recovered"] = True
-        if self.wave is not None:
-            data["wave"] = self.wave
-        if self.command is not None:
-            data["command"] = self.command
-        return data
-
-
-@attrs.define
-class DispatchReport:
-    """The result of :func:`dispatch_run`."""
-
-    run_dir: Path
-    waves: list[Wave] = attrs.field(factory=list)
-    effects: list[EffectReport] = attrs.field(factory=list)
-    interrupted_by: int | None = None
-    deadline_reached: bool = False
-    problems: list[str] = attrs.field(factory=list)
-    dry_run: bool = False
-    notes: list[str] = attrs.field(factory=list)
-
-    @property
-    def counts(self) -> dict[str, int]:
-        counts = {"ok": 0, "error": 0, "skipped": 0, "planned": 0}
-        for e in self.effects:
-            counts[e.status] = counts.get(e.status, 0) + 1
-        if not self.dry_run:
-            counts.pop("planned")
-        counts["posted"] = sum(1 for e in self.effects if e.posted)
-        counts["total"] = len(self.effects)
-        return counts
-
-    @property
-    def exit_code(self) -> int:
-        """0 when every dispatched effect was posted; 130/143/129 on a signal; else 1."""
-        if self.interrupted_by is not None:
-            return SIGNAL_EXIT.get(self.interrupted_by, 128 + self.interrupted_by)
-        return 1 if self.problems else 0
-
-    def to_json(self) -> dict[str, JsonValue]:
-        data: dict[str, JsonValue] = {
-            "runDir": str(self.run_dir),
-            "waves": [w.to_json() for w in self.waves],
-            "effects": [e.to_json() for e in self.effects],
-            "counts": dict(self.counts),
-        }
-        if self.dry_run:
-            data["dryRun"] = True
-        if self.interrupted_by is not None:
-            data["interruptedBy"] = signal.Signals(self.interrupted_by).name
-        if self.deadline_reached:
-            data["deadlineReached"] = True
-        if self.problems:
-            data["problems"] = list(self.problems)
-        if self.notes:
-            data["notes"] = list(self.notes)
-        return data
-
-
-def _iso(t: float | None) -> str | None:
-    return None if t is None else iso_from_ms(int(t * 1000))
-
-
-# -- waves ----------------------------------------------------------------------------
-
-
-def build_waves(actions: Iterable[PendingAction]) -> list[Wave]:
-    """Order actions into waves (see the module docstring)."""
-    waves: list[Wave] = []
-    current: list[PendingAction] = []
-    current_gid: str | None = None
-
-    def close() -> None:
-        if not current:
-            return
-        hints = [a.scheduler_hints for a in current]
-        caps = [h.max_concurrency for h in hints if h is not None and h.max_concurrency]
-        sequential = any(h is not None and h.execution_strategy == "sequential" for h in hints)
-        waves.append(
-            Wave(
-                index=len(waves),
-                parallel_group_id=current_gid,
-                sequential=sequential,
-                max_concurrency=1 if sequential else (min(caps) if caps else None),
-                actions=tuple(current),
-            )
-        )
-        current.clear()
-
-    for action in actions:
-        hints = action.scheduler_hints
-        gid = hints.parallel_group_id if hints is not None else None
-        sequential = hints is not None and hints.execution_strategy == "sequential"
-        if gid is not None and not sequential and current and current_gid == gid:
-            current.append(action)
-            continue
-        close()
-        current.append(action)
-        current_gid = gid
-        if gid is None or sequential:
-            close()
-            current_gid = None
-    close()
-    return waves
 
 
 # -- the dispatcher -----------------------------------------------------------------------
@@ -337,145 +165,6 @@ class _Interrupt:
         return "interrupted; left pending for the next dispatch"
 
 
-def _in_thread(
-    pool: gevent.threadpool.ThreadPool, fn: Callable[..., _T], *args: Any, **kwargs: Any
-) -> _T:
-    """``fn(*args, **kwargs)`` in a thread of ``pool``; this greenlet waits, the loop runs."""
-
-    def call() -> tuple[bool, Any]:
-        # Errors travel back as values: the pool would print them as crashes.
-        try:
-            return True, fn(*args, **kwargs)
-        except Exception as exc:
-            return False, exc
-
-    ok, value = pool.spawn(call).get()
-    if not ok:
-        raise value
-    result: _T = value
-    return result
-
-
-_SYNC_POOL: list[concurrent.futures.ThreadPoolExecutor] = []
-
-
-def _sync_dirs(directories: Sequence[Path]) -> None:
-    """fsync the directories a commit renamed results into, several at once.
-
-    Called in a worker thread while the run lock is held: the first fsync commits the
-    filesystem's journal, the others mostly wait on it, so in parallel the lock is held
-    for about one fsync instead of one per effect.
-    """
-    if len(directories) < 2:
-        fsync_dirs(directories)
-        return
-    if not _SYNC_POOL:
-        _SYNC_POOL.append(
-            concurrent.futures.ThreadPoolExecutor(_SYNC_THREADS, thread_name_prefix="fsync")
-        )
-    for _ in _SYNC_POOL[0].map(fsync_dir, directories):
-        pass
-
-
-#: While another process uses the run lock, commits are at least this far apart (the SDK
-#: retries its lock every 250 ms) ...
-CONTENDED_GAP = 0.5
-#: ... for this long after the last time the lock was found held by someone else.
-CONTENDED_FOR = 5.0
-
-
-class _Poster:
-    """Commits prepared results in batches: whatever is queued when it wakes, one lock hold.
-
-    :meth:`commit` queues a result and waits for its receipt (or refusal).  The
-    poster greenlet runs while the queue is not empty: each round takes the
-    whole queue and commits it in one :func:`protocol.commit_results` call in
-    its own thread (never queued behind the file work of effects in the shared
-    pool), while results arriving meanwhile queue for the next round.
-    """
-
-    def __init__(self, dispatcher: _Dispatcher) -> None:
-        self.dispatcher = dispatcher
-        self.queue: list[tuple[PreparedResult, gevent.event.AsyncResult]] = []
-        # True from the spawn of the poster greenlet until it finds the queue empty (set
-        # back with no switch in between, so nothing queued can be left behind).
-        self.running = False
-        self.thread: gevent.threadpool.ThreadPool | None = None
-        #: Size of every batch committed (for tests and diagnostics).
-        self.batches: list[int] = []
-        # Until this monotonic instant, commits are spaced by CONTENDED_GAP (see below).
-        self.contended_until = 0.0
-        self.last_commit_end = 0.0
-
-    def contended(self, holder: str) -> None:
-        """``run.lock`` was found held by another process (an SDK command, another dispatch).
-
-        The SDK's lock fails its command when the lock vanishes between its failed create and
-        its read of the holder (``storage/lock.js`` reads the file after ``EEXIST`` and does
-        not retry on ``ENOENT``), so each release of ours while an SDK command waits is a
-        small risk for that command. While others are active, releases are made rarer:
-        commits are spaced by :data:`CONTENDED_GAP` for :data:`CONTENDED_FOR` seconds.
-        Called from the commit thread; only sets a number.
-        """
-        self.contended_until = time.monotonic() + CONTENDED_FOR
-
-    def commit(self, prepared: PreparedResult) -> PostReceipt | ProtocolError:
-        """Queue ``prepared`` and wait for its commit; errors of the whole batch raise."""
-        waiter = gevent.event.AsyncResult()
-        self.queue.append((prepared, waiter))
-        if not self.running:
-            self.running = True
-            gevent.spawn(self._run)
-        outcome: PostReceipt | ProtocolError = waiter.get()
-        return outcome
-
-    def close(self) -> None:
-        """End the commit thread (the poster is idle once every effect has finished)."""
-        if self.thread is not None:
-            self.thread.kill()
-            self.thread = None
-
-    def _run(self) -> None:
-        try:
-            self._commit_all()
-        finally:
-            self.running = False
-
-    def _commit_all(self) -> None:
-        d = self.dispatcher
-        if self.thread is None:
-            self.thread = gevent.threadpool.ThreadPool(1)
-        thread = self.thread
-        while self.queue:
-            if time.monotonic() < self.contended_until:
-                gevent.sleep(max(0.0, self.last_commit_end + CONTENDED_GAP - time.monotonic()))
-            batch, self.queue = self.queue, []
-            self.batches.append(len(batch))
-            try:
-                outcomes = _in_thread(
-                    thread,
-                    commit_results,
-                    d.run,
-                    [p for p, _ in batch],
-                    lock=d.lock_options(),
-                    sync_dirs=_sync_dirs,
-                )
-            except Exception as exc:
-                for _, waiter in batch:
-                    waiter.set_exception(exc)
-                continue
-            except BaseException as exc:
-                # Killed: nobody may wait forever for a commit that will not come.
-                for _, waiter in batch + self.queue:
-                    waiter.set_exception(exc)
-                self.queue = []
-                raise
-            finally:
-                self.last_commit_end = time.monotonic()
-            for (_, waiter), outcome in zip(batch, outcomes, strict=True):
-                waiter.set(outcome)
-
-
 class _Dispatcher:
     def __init__(self, run: Run, options: DispatchOptions, report: DispatchReport) -> None:
         self.run = run
@@ -489,7 +178,7 @@ class _Dispatcher:
         pool.maxsize = max(pool.maxsize, _IO_THREADS)
         self.interrupt = _Interrupt()
         self.reports: dict[str, EffectReport] = {}
-        self.poster = _Poster(self)
+        self.poster = Poster(self.run, self.lock_options)
         self.reader = JournalReader(run)
         # The journal as last read: results are prepared against it (the commit re-checks).
         self.journal: Journal | None = None
@@ -507,7 +196,7 @@ class _Dispatcher:
 
     def io(self, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
         """Run blocking file work in a worker thread; this greenlet waits, the loop runs."""
-        return _in_thread(gevent.get_hub().threadpool, fn, *args, **kwargs)
+        return in_thread(gevent.get_hub().threadpool, fn, *args, **kwargs)
 
     def _result_input(self, saved: SavedOutcome) -> ResultInput:
         error = None
@@ -673,8 +362,8 @@ class _Dispatcher:
                 error=outcome.error,
                 stdout_file=self._rel(stdout_path),
                 stderr_file=self._rel(stderr_path),
-                started_at=_iso(outcome.started_at),
-                finished_at=_iso(outcome.finished_at),
+                started_at=iso(outcome.started_at),
+                finished_at=iso(outcome.finished_at),
                 metadata=outcome.metadata,
                 invocation_key=action.invocation_key,
                 token=claim.token,

@@ -37,7 +37,7 @@ Rules this module keeps:
   only when regular and at most :data:`READ_LIMIT` bytes.  A refused path
   raises :class:`protocol.UnsafePathError` with one line naming it.
 - **Orphans are ended on takeover.**  Children of a dispatcher killed with
-  SIGKILL die with it (``PR_SET_PDEATHSIG``, see :mod:`babysit_plugin.proc`);
+  SIGKILL die with it (``PR_SET_PDEATHSIG``, see :mod:`babysit_plugin.runloop.proc`);
   what they started may outlive them, so taking over a dead claim first kills
   every process still carrying that effect's ``BABYSIT_PLUGIN_EFFECT_ID`` and
   ``BABYSIT_PLUGIN_RUN_DIR``.  Such orphans never post: only the claim holder
@@ -63,7 +63,7 @@ from typing import Literal
 
 import attrs
 
-from babysit_plugin import faults
+from babysit_plugin.runloop import faults
 from protocol import jsonjs
 from protocol.errors import ProtocolError, UnsafePathError
 from protocol.fsutil import (

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO, TypeVar
 
-from babysit_plugin import argtypes, demo, hook, install
 from babysit_plugin.cli import UsageError
-from babysit_plugin.execute import ExecOptions
+from babysit_plugin.commands import argtypes
+from babysit_plugin.dropin import demo, hook, install
+from babysit_plugin.runloop.execute import ExecOptions
 from protocol import jsonjs
 from protocol.errors import ProtocolError
 

@@ -25,8 +25,8 @@ from typing import TextIO
 
 import attrs
 
-from babysit_plugin.dispatch import DispatchOptions, dispatch_run
-from babysit_plugin.progress import LineProgress, NullProgress
+from babysit_plugin.runloop.dispatch import DispatchOptions, dispatch_run
+from babysit_plugin.runloop.progress import LineProgress, NullProgress
 from protocol import jsonjs, open_run, read_journal, verify_run
 from protocol.jsonjs import JsonValue
 

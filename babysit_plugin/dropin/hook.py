@@ -45,8 +45,8 @@ from typing import Literal
 
 import attrs
 
-from babysit_plugin.dispatch import DispatchOptions, DispatchReport, dispatch_run
-from babysit_plugin.execute import ExecOptions, timeout_hint
+from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, dispatch_run
+from babysit_plugin.runloop.execute import ExecOptions, timeout_hint
 from protocol import actions_from_payload, jsonjs
 from protocol.errors import PayloadError, ProtocolError, RunNotFoundError
 from protocol.fsutil import atomic_write, ensure_private_dir

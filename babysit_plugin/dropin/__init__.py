@@ -1,0 +1,1 @@
+"""What goes into a user's repository: the installer, the hook, the demo."""

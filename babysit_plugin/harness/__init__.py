@@ -1,0 +1,1 @@
+"""Harness adapters (the agent CLIs) and the prompts and answers they exchange."""

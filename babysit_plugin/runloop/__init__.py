@@ -1,0 +1,1 @@
+"""The run loop: dispatching effects, running children, claims and outcomes, retries."""
