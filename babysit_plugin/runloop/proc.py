@@ -34,7 +34,7 @@ Rules this module keeps:
   path a ``preexec_fn`` sets it before the exec.  With setpriv a child whose
   parent dies in the instant after the spawn, before setpriv set the flag,
   survives it, as may what a child started itself: the next dispatch that
-  takes the effect over ends those (:func:`babysit_plugin.runloop.store.kill_orphans`).
+  takes the effect over ends those (:func:`babysit_plugin.runloop.claims.kill_orphans`).
 """
 
 from __future__ import annotations
