@@ -9,7 +9,6 @@ process library writes).  :func:`first_violation` names the first problem as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import jsonschema
@@ -24,7 +23,7 @@ class InvalidSchema(ValueError):
 def _validator(schema: Any) -> Any:
     if isinstance(schema, bool):
         return jsonschema.Draft202012Validator(schema)
-    if not isinstance(schema, Mapping):
+    if not isinstance(schema, dict):
         raise InvalidSchema(
             f"outputSchema: expected an object (a JSON Schema), found {type(schema).__name__}"
         )
