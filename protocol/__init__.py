@@ -67,7 +67,12 @@ from protocol.models import (
     UnknownEventData,
     VerifyReport,
 )
-from protocol.pending import actions_from_payload, load_task_def, pending_actions
+from protocol.pending import (
+    actions_from_payload,
+    definition_not_on_disk,
+    load_task_def,
+    pending_actions,
+)
 from protocol.results import (
     PreparedResult,
     commit_results,
@@ -135,6 +140,7 @@ __all__ = [
     "check_effect_id",
     "commit_results",
     "configure_converter",
+    "definition_not_on_disk",
     "discard_prepared",
     "dumps",
     "effect_error_from_json",

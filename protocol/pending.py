@@ -20,6 +20,12 @@ Rules kept here (``runtime/intrinsics/task.js`` ``buildEffectAction``,
   ``on-iteration-start`` hook payload (``pending``) or a bare list; hints there are taken as
   given (they may carry ``executionStrategy``/``maxConcurrency``). Malformed input raises
   :class:`PayloadError` naming the JSON path; effect ids must be usable as one path component.
+- SDK 0.0.162-0.0.174 write ``task.json`` through a serializer that keeps only its own keys
+  (``schemaVersion`` first, then ``effectId`` ... ``metadata``, ``inputs``): the ``shell``,
+  ``agent`` and ``skill`` blocks the process gave are dropped, and only the ``run:iterate``
+  that *requested* the effect prints them (``nextActions[].taskDef`` is the built definition
+  there; every later iteration prints ``task.json``). :func:`definition_not_on_disk` names the
+  block such a ``task.json`` lacks, so the effect is never performed on a guess.
 """
 
 from __future__ import annotations
@@ -33,7 +39,58 @@ from protocol.journal import read_journal, read_json_file
 from protocol.jsonjs import JsonParseError, JsonValue
 from protocol.models import EffectRecord, Journal, PendingAction, Run, SchedulerHints, TaskDef
 
-__all__ = ["actions_from_payload", "load_task_def", "parallel_group_id", "pending_actions"]
+__all__ = [
+    "PERFORM_BLOCKS",
+    "actions_from_payload",
+    "definition_not_on_disk",
+    "load_task_def",
+    "parallel_group_id",
+    "pending_actions",
+]
+
+#: The block of a task definition that says how to perform each kind.
+PERFORM_BLOCKS: dict[str, str] = {"shell": "shell", "agent": "agent", "skill": "skill"}
+
+#: Every key of the task.json that SDK 0.0.162-0.0.174 write (``tasks/serializer.js``
+#: ``serializeTaskDefinition``, ``schemaVersion`` first); 0.0.183 and later spread the
+#: process's definition in first, so its blocks are kept.
+_STRIPPED_TASK_KEYS = frozenset(
+    {
+        "schemaVersion",
+        "effectId",
+        "taskId",
+        "invocationKey",
+        "stepId",
+        "kind",
+        "title",
+        "description",
+        "labels",
+        "io",
+        "node",
+        "breakpoint",
+        "orchestratorTask",
+        "sleep",
+        "metadata",
+        "inputs",
+        "inputsRef",
+    }
+)
+
+
+def definition_not_on_disk(task: TaskDef) -> str | None:
+    """The block (``shell``, ``agent``, ``skill``) ``task`` needs and its SDK did not write.
+
+    None when the block is there, the kind needs none, or the definition was not written by
+    the 0.0.162-0.0.174 serializer (a definition without the block written by another SDK is
+    the process's own mistake, reported as such when it is performed).
+    """
+    block = PERFORM_BLOCKS.get(task.kind or "")
+    if block is None or block in task.raw:
+        return None
+    keys = list(task.raw)
+    if not keys or keys[0] != "schemaVersion" or not set(keys) <= _STRIPPED_TASK_KEYS:
+        return None
+    return block
 
 
 def parallel_group_id(invocation_keys: list[str]) -> str:

@@ -44,6 +44,7 @@ from protocol import (
     PendingAction,
     ResultInput,
     Run,
+    definition_not_on_disk,
     effect_error_from_json,
     iso_from_ms,
     js_trim,
@@ -189,7 +190,26 @@ def pending_json(run: Run, actions: Sequence[PendingAction]) -> dict[str, JsonVa
             "schedulerHints": hints,
         }
         entries.append({k: v for k, v in entry.items() if v is not None})
-    return {"runDir": str(run.path), "pending": entries}
+    doc: dict[str, JsonValue] = {"runDir": str(run.path), "pending": entries}
+    notes = definition_notes(run, actions)
+    if notes:
+        doc["notes"] = list(notes)
+    return doc
+
+
+def definition_notes(run: Run, actions: Sequence[PendingAction]) -> list[str]:
+    """One note per action whose definition is only in ``run:iterate``'s output."""
+    notes = []
+    for action in actions:
+        block = definition_not_on_disk(action.task) if action.task is not None else None
+        if block is not None:
+            notes.append(
+                f"{action.effect_id}: its {block} block is not in task.json (SDK "
+                "0.0.162-0.0.174); the definition comes from the output of the `run:iterate` "
+                f"that requested it — `babysitter run:iterate {run.path} --json | "
+                f"babysit-plugin dispatch {run.path} --actions -`"
+            )
+    return notes
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -222,7 +242,7 @@ def pending_table(run: Run, actions: Sequence[PendingAction]) -> list[str]:
                 iso_from_ms(int(wake)) if wake is not None else "",
             ]
         )
-    return [head, *_table(rows)]
+    return [head, *_table(rows), *(f"note: {n}" for n in definition_notes(run, actions))]
 
 
 def run_pending(args: argparse.Namespace) -> int:

@@ -45,9 +45,11 @@ from typing import Literal
 
 import attrs
 
+from babysit_plugin.runloop import definitions
 from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, dispatch_run
 from babysit_plugin.runloop.execute import ExecOptions, timeout_hint
-from protocol import actions_from_payload, jsonjs
+from babysit_plugin.runloop.store import PluginStore
+from protocol import actions_from_payload, jsonjs, open_run
 from protocol.errors import PayloadError, ProtocolError, RunNotFoundError
 from protocol.fsutil import atomic_write, ensure_private_dir
 from protocol.jsonjs import JsonValue
@@ -296,6 +298,9 @@ def run_hook(text: str, source: str, options: HookOptions) -> HookOutcome:
     else:
         bases = [p for p in (options.repo, Path.cwd()) if p is not None]
         run_dir = locate_run(run_id, [Path(os.path.abspath(b)) for b in bases])
+    # SDK 0.0.162-0.0.174: the payload is the one place the definitions of new effects are
+    # printed; keep them for a later `dispatch` of the effects left to the skill.
+    definitions.remember(PluginStore(run_dir), open_run(run_dir), actions)
 
     now = options.clock()
     stamped = _timestamp(payload)

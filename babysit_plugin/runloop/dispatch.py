@@ -62,7 +62,7 @@ import gevent.event
 import gevent.pool
 import gevent.threadpool
 
-from babysit_plugin.runloop import execute, faults
+from babysit_plugin.runloop import definitions, execute, faults
 from babysit_plugin.runloop.poster import Poster, in_thread
 from babysit_plugin.runloop.progress import NullProgress, Progress
 from babysit_plugin.runloop.report import (
@@ -85,7 +85,7 @@ from protocol.models import (
     ResultInput,
     Run,
 )
-from protocol.pending import load_task_def, pending_actions
+from protocol.pending import pending_actions
 from protocol.results import (
     prepare_result,
     sweep_temps,
@@ -309,7 +309,8 @@ class _Dispatcher:
     # -- one effect -----------------------------------------------------------------------
 
     def context(self, action: PendingAction) -> execute.EffectContext:
-        task = action.task or load_task_def(self.run, action.effect_id)
+        given = self.options.actions is not None
+        task = definitions.resolve(self.store, self.run, action, given=given)
         kind = action.kind or task.kind or "unknown"
         hints = action.scheduler_hints
         sleep_ms = hints.sleep_until_epoch_ms if hints is not None else None
@@ -576,6 +577,10 @@ def plan_for(
     rep = EffectReport(effect_id=action.effect_id, kind=action.kind or "unknown")
     try:
         ctx = dispatcher.context(action)
+    except definitions.DefinitionMissing as exc:  # to be handed over: not a problem
+        rep.status = "skipped"
+        rep.reason = exc.reason
+        return None, rep
     except ProtocolError as exc:
         rep.status = "skipped"
         rep.reason = f"cannot read its task definition: {exc}"
@@ -620,6 +625,8 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
             selected = _select(run, pending, options, report)
             if not options.dry_run:
                 dispatcher.store.ensure()
+                if options.actions is not None:
+                    definitions.remember(dispatcher.store, run, selected)
                 recovered = dispatcher.recover(pending)
             actions = [a for a in selected if a.effect_id not in recovered]
             report.waves = build_waves(actions)

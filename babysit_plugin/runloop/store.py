@@ -11,6 +11,8 @@ through the ``.gitignore`` holding ``*`` that is written with it)::
       outcomes/<effectId>.json        a finished effect's result, saved before posting
       logs/<effectId>/<token>/stdout.log, stderr.log   one directory per attempt
       kept/<effectId>/<token>-stdout.log   whole logs too big to post (never cleaned)
+      definitions/<effectId>.json     the task definition run:iterate printed, when the
+                                      run's task.json lacks it (SDK 0.0.162-0.0.174)
 
 Rules this module keeps:
 
@@ -225,6 +227,7 @@ class PluginStore:
         self.claims_dir = self._safe(f"{STATE_DIR_NAME}/claims")
         self.outcomes_dir = self._safe(f"{STATE_DIR_NAME}/outcomes")
         self.logs_dir = self._safe(f"{STATE_DIR_NAME}/logs")
+        self.definitions_dir = self._safe(f"{STATE_DIR_NAME}/definitions")
         self._sleep = sleep
         self._host = socket.gethostname()
         self._pid = os.getpid()
@@ -449,6 +452,32 @@ class PluginStore:
             os.unlink(self.outcome_path(effect_id))
         self.drop_logs(effect_id)
 
+    # -- task definitions ----------------------------------------------------------
+
+    def definition_path(self, effect_id: str) -> Path:
+        check_effect_id(effect_id, str(self.definitions_dir))
+        return self._safe(f"{STATE_DIR_NAME}/definitions/{effect_id}.json")
+
+    def save_definition(self, effect_id: str, task: dict[str, JsonValue]) -> bool:
+        """Keep the definition ``run:iterate`` printed for a pending effect; True if new."""
+        path = self.definition_path(effect_id)
+        text = jsonjs.to_file_text(task)
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if read_regular(path).decode("utf-8") == text:
+                return False
+        self.definitions_dir.mkdir(exist_ok=True)
+        self._safe(f"{STATE_DIR_NAME}/definitions")  # a symlink raced in: refuse it
+        atomic_write(path, text)
+        return True
+
+    def load_definition(self, effect_id: str) -> dict[str, JsonValue] | None:
+        """The kept definition of an effect, or None (unreadable files read as None)."""
+        try:
+            data = jsonjs.loads(read_regular(self.definition_path(effect_id)).decode("utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
     # -- logs ------------------------------------------------------------------------
 
     def drop_logs(self, effect_id: str, token: str | None = None) -> None:
@@ -493,6 +522,11 @@ class PluginStore:
         state was dropped.
         """
         dropped: set[str] = set()
+        for eid in self._ids_in(self.definitions_dir):
+            if not is_pending(eid):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.definition_path(eid))
+                dropped.add(eid)
         for eid in self.saved_outcome_ids():
             if not is_pending(eid):
                 self.drop_outcome(eid)
