@@ -15,6 +15,7 @@ from protocol.clock import iso_from_ms, now_iso, system_ms
 from protocol.converter import CONVERTER, configure_converter, make_converter, unstructure
 from protocol.errors import (
     AlreadyResolvedError,
+    EffectCancelledError,
     InvalidValueError,
     JournalCorruptError,
     LockTimeoutError,
@@ -22,9 +23,11 @@ from protocol.errors import (
     PayloadError,
     ProtocolError,
     RunNotFoundError,
+    RunTerminalError,
     TaskDefinitionError,
     UnknownEffectError,
     UnsafePathError,
+    UnsupportedSdkError,
 )
 from protocol.fsutil import atomic_write, check_effect_id, js_trim, safe_join
 from protocol.journal import (
@@ -35,6 +38,7 @@ from protocol.journal import (
     read_journal,
 )
 from protocol.jsonjs import JsonValue, dumps, loads, stable_clone, to_file_text
+from protocol.lines import LINE_0_0, LINE_6_0, LINES, SUPPORTED, SdkLine, detect_line
 from protocol.lock import LockOptions, RunLock
 from protocol.models import (
     NO_VALUE,
@@ -59,6 +63,7 @@ from protocol.models import (
     RunCreated,
     RunFailed,
     RunMetadata,
+    RunStatus,
     SchedulerHints,
     ShellSpec,
     SleepSpec,
@@ -89,9 +94,14 @@ from protocol.verify import verify_run
 
 __all__ = [
     "CONVERTER",
+    "LINES",
+    "LINE_0_0",
+    "LINE_6_0",
     "NO_VALUE",
+    "SUPPORTED",
     "AlreadyResolvedError",
     "AppendedEvent",
+    "EffectCancelledError",
     "EffectError",
     "EffectRecord",
     "EffectRequested",
@@ -124,7 +134,10 @@ __all__ = [
     "RunLock",
     "RunMetadata",
     "RunNotFoundError",
+    "RunStatus",
+    "RunTerminalError",
     "SchedulerHints",
+    "SdkLine",
     "ShellSpec",
     "SleepSpec",
     "TaskDef",
@@ -133,6 +146,7 @@ __all__ = [
     "UnknownEffectError",
     "UnknownEventData",
     "UnsafePathError",
+    "UnsupportedSdkError",
     "VerifyReport",
     "actions_from_payload",
     "append_event",
@@ -141,6 +155,7 @@ __all__ = [
     "commit_results",
     "configure_converter",
     "definition_not_on_disk",
+    "detect_line",
     "discard_prepared",
     "dumps",
     "effect_error_from_json",

@@ -420,8 +420,12 @@ def structure_event(
     if checksum is not None and not isinstance(checksum, str):
         extra["checksum"] = checksum
         checksum = None
+    sdk_version = body.get("sdkVersion")
+    if sdk_version is not None and not isinstance(sdk_version, str):
+        extra["sdkVersion"] = sdk_version
+        sdk_version = None
     for k, v in body.items():
-        if k not in ("type", "recordedAt", "data", "checksum"):
+        if k not in ("type", "recordedAt", "data", "sdkVersion", "checksum"):
             extra[k] = v
     raw_data = body.get("data")
     if raw_data is None:
@@ -439,6 +443,7 @@ def structure_event(
         type=event_type,
         recorded_at=recorded_at,
         data=data,
+        sdk_version=sdk_version,
         checksum=checksum,
         extra=extra,
     )
@@ -447,12 +452,23 @@ def structure_event(
 def unstructure_event(
     event: m.JournalEvent, c: cattrs.Converter | None = None
 ) -> dict[str, JsonValue]:
-    """The JSON object of a journal file: ``{type, recordedAt, data, checksum, ...extra}``."""
+    """The JSON object of a journal file: ``{type, recordedAt, data, sdkVersion, checksum,
+    ...extra}``.
+
+    An event with ``sdkVersion`` is a 6.x event, whose ``appendEvent`` adds ``harness`` and
+    then ``sessionId`` after the event's own fields: they are written last in ``data``.
+    """
     conv = c or CONVERTER
     out: dict[str, JsonValue] = {"type": event.type}
     if event.recorded_at is not None:
         out["recordedAt"] = event.recorded_at
-    out["data"] = conv.unstructure(event.data)
+    data = conv.unstructure(event.data)
+    if event.sdk_version is not None and isinstance(data, dict):
+        appended = {k: data.pop(k) for k in ("harness", "sessionId") if k in data}
+        data.update(appended)
+    out["data"] = data
+    if event.sdk_version is not None:
+        out["sdkVersion"] = event.sdk_version
     if event.checksum is not None:
         out["checksum"] = event.checksum
     out.update(event.extra)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyResolvedError",
+    "EffectCancelledError",
     "InvalidValueError",
     "JournalCorruptError",
     "LockTimeoutError",
@@ -22,9 +23,11 @@ __all__ = [
     "PayloadError",
     "ProtocolError",
     "RunNotFoundError",
+    "RunTerminalError",
     "TaskDefinitionError",
     "UnknownEffectError",
     "UnsafePathError",
+    "UnsupportedSdkError",
 ]
 
 
@@ -100,3 +103,15 @@ class UnsafePathError(ProtocolError, ValueError):
 
 class PayloadError(ProtocolError, ValueError):
     """A ``run:iterate --json`` output or hook payload that is not what the SDK emits."""
+
+
+class EffectCancelledError(AlreadyResolvedError):
+    """The effect was cancelled (``EFFECT_CANCELLED``, 6.x ``task:cancel``): it is final."""
+
+
+class RunTerminalError(ProtocolError, ValueError):
+    """The run is halted, failed or completed: nothing more is performed or posted."""
+
+
+class UnsupportedSdkError(ProtocolError, ValueError):
+    """The run was written by an SDK release the plugin does not know, or mixes lines."""

@@ -54,9 +54,23 @@ import attrs
 
 from protocol import converter as cv
 from protocol.clock import Clock, iso_from_ms, system_ms
-from protocol.errors import JournalCorruptError, NotARunError, ProtocolError, RunNotFoundError
+from protocol.errors import (
+    JournalCorruptError,
+    NotARunError,
+    ProtocolError,
+    RunNotFoundError,
+    UnsupportedSdkError,
+)
 from protocol.fsutil import atomic_write, encode_text, js_trim, open_regular
 from protocol.jsonjs import JsonParseError, JsonValue, dumps, loads, to_file_text
+from protocol.lines import (
+    LINE_0_0,
+    SdkLine,
+    ambient_session_id,
+    check_event_version,
+    detect_line,
+    writer_version,
+)
 from protocol.models import (
     AppendedEvent,
     EffectError,
@@ -72,6 +86,7 @@ __all__ = [
     "JournalReader",
     "append_event",
     "event_checksum",
+    "event_file_text",
     "journal_files",
     "js_number",
     "open_run",
@@ -201,7 +216,14 @@ def open_run(run_dir: str | os.PathLike[str]) -> Run:
         path=str(run_json),
         fix="restore run.json as the SDK wrote it (it needs a string runId)",
     )
-    return Run(path=path, metadata=metadata, repo_root=path.parent.parent.parent)
+    line, version = detect_line(path, raw)
+    return Run(
+        path=path,
+        metadata=metadata,
+        repo_root=path.parent.parent.parent,
+        line=line,
+        sdk_version=version,
+    )
 
 
 def run_harness(run_path: Path) -> str | None:
@@ -299,8 +321,11 @@ def _parse_files(run_path: Path, names: list[str]) -> list[_Parsed]:
 class _Validator:
     """The checks of the SDK's ``EffectIndex``, in its order."""
 
-    def __init__(self, run_path: Path) -> None:
+    def __init__(self, run_path: Path, line: SdkLine = LINE_0_0) -> None:
         self.run_path = run_path
+        self.line = line
+        self.cancels = "EFFECT_CANCELLED" in line.known_events
+        self.object_data = line.known_events - {"RUN_CREATED", "RUN_COMPLETED", "RUN_FAILED"}
         self.repair = repair_hint(run_path)
         self.head: tuple[int, str, str] | None = None  # seq, ulid, file name
         # EffectRecord keyword arguments; the records are built once at the end.
@@ -315,7 +340,7 @@ class _Validator:
         ``bodies`` are the events about to be validated: the records their resolutions
         update are copied, the others are shared (never changed again).
         """
-        copy = _Validator(self.run_path)
+        copy = _Validator(self.run_path, self.line)
         copy.head = self.head
         copy.effects = dict(self.effects)
         copy.request_file = dict(self.request_file)
@@ -323,7 +348,7 @@ class _Validator:
         copy.invocations = dict(self.invocations)
         for body in bodies:
             data = body.get("data")
-            if body.get("type") == "EFFECT_RESOLVED" and isinstance(data, dict):
+            if body.get("type") in _SETTLING and isinstance(data, dict):
                 effect_id = data.get("effectId")
                 if isinstance(effect_id, str) and effect_id in copy.effects:
                     copy.effects[effect_id] = dict(copy.effects[effect_id])
@@ -332,6 +357,58 @@ class _Validator:
     def fail(self, name: str, message: str) -> JournalCorruptError:
         path = self.run_path / "journal" / name
         return JournalCorruptError(f"journal/{name}: {message}", str(path))
+
+    def version(self, p: _Parsed) -> None:
+        reason = check_event_version(self.line, p.name, p.body)
+        if reason is not None:
+            raise UnsupportedSdkError(reason, str(self.run_path / "journal" / p.name))
+
+    def apply(self, p: _Parsed) -> bool:
+        """Validate one event after its seq; True when it requested or settled an effect."""
+        event_type = p.body.get("type")
+        if event_type == "EFFECT_REQUESTED":
+            self.requested(p)
+            return True
+        if event_type == "EFFECT_RESOLVED":
+            self.resolved(p)
+            return True
+        if self.cancels and event_type == "EFFECT_CANCELLED":
+            self.cancelled(p)
+            return True
+        if event_type in self.object_data:
+            # 6.x's EffectIndex.expectObject for EFFECT_PROGRESS and COST_TRACKED.
+            self._payload(p, str(event_type))
+        return False
+
+    def cancelled(self, p: _Parsed) -> None:
+        t = "EFFECT_CANCELLED"
+        data = self._payload(p, t)
+        effect_id = self._require(p, t, data, "effectId")
+        record = self.effects.get(effect_id)
+        if record is None:
+            raise self.fail(
+                p.name,
+                f"expected {t} for a requested effect, found unknown effectId {effect_id} — "
+                "the cancellation belongs to no request; move the file out of journal/, then "
+                + self.repair,
+            )
+        if record["status"] != "requested":
+            raise self.fail(
+                p.name,
+                f"expected {t} for a pending effect, found effect {effect_id} already "
+                f"{record['status']} (journal/{self.resolve_file[effect_id]}) — the SDK fails "
+                "every replay of this run; move this file out of journal/, then " + self.repair,
+            )
+        recorded_at = p.body.get("recordedAt")
+        reason = data.get("reason")
+        record.update(
+            status="cancelled",
+            resolved_at=recorded_at if isinstance(recorded_at, str) else None,
+            resolved_seq=int(p.seq),
+            resolved_file=p.name,
+            cancel_reason=reason if isinstance(reason, str) else None,
+        )
+        self.resolve_file[effect_id] = p.name
 
     def sequence(self, p: _Parsed, expected: int) -> None:
         if not math.isfinite(p.seq) or p.seq <= 0:
@@ -534,6 +611,9 @@ class _Validator:
         self.resolve_file[effect_id] = p.name
 
 
+_SETTLING = frozenset({"EFFECT_RESOLVED", "EFFECT_CANCELLED"})
+
+
 def _seq(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
@@ -570,14 +650,12 @@ def read_journal(run: Run) -> Journal:
     """
     names = journal_files(run.path)
     parsed = _parse_files(run.path, names)
-    validator = _Validator(run.path)
+    validator = _Validator(run.path, run.line)
+    for p in parsed:
+        validator.version(p)
     for index, p in enumerate(parsed):
         validator.sequence(p, index + 1)
-        event_type = p.body.get("type")
-        if event_type == "EFFECT_REQUESTED":
-            validator.requested(p)
-        elif event_type == "EFFECT_RESOLVED":
-            validator.resolved(p)
+        validator.apply(p)
     head = validator.head
     return Journal(
         run_path=run.path,
@@ -586,6 +664,7 @@ def read_journal(run: Run) -> Journal:
         entries=tuple(
             JournalEntry(filename=p.name, seq=int(p.seq), ulid=p.ulid, body=p.body) for p in parsed
         ),
+        line=run.line,
     )
 
 
@@ -620,7 +699,7 @@ class JournalReader:
                 self._state = extended
                 return extended.journal
         self._state = None
-        fresh = _ReaderState.empty().extend(run_path, names)
+        fresh = _ReaderState.empty(self.run.line).extend(run_path, names)
         assert fresh is not None
         assert fresh.journal is not None
         self._state = fresh
@@ -645,10 +724,13 @@ class _ReaderState:
     entries: tuple[JournalEntry, ...]
     last_id: tuple[int, int, int] | None
     journal: Journal | None
+    line: SdkLine = LINE_0_0
 
     @classmethod
-    def empty(cls) -> _ReaderState:
-        return cls(names=(), validator=None, records={}, entries=(), last_id=None, journal=None)
+    def empty(cls, line: SdkLine = LINE_0_0) -> _ReaderState:
+        return cls(
+            names=(), validator=None, records={}, entries=(), last_id=None, journal=None, line=line
+        )
 
     def extend(self, run_path: Path, names: list[str]) -> _ReaderState | None:
         """The state after also reading ``names[len(self.names):]``; None if not a growth."""
@@ -664,17 +746,14 @@ class _ReaderState:
         validator = (
             self.validator.clone(p.body for p in parsed)
             if self.validator is not None
-            else _Validator(run_path)
+            else _Validator(run_path, self.line)
         )
         touched: dict[str, None] = {}
+        for p in parsed:
+            validator.version(p)
         for index, p in enumerate(parsed):
             validator.sequence(p, known + index + 1)
-            event_type = p.body.get("type")
-            if event_type == "EFFECT_REQUESTED":
-                validator.requested(p)
-            elif event_type == "EFFECT_RESOLVED":
-                validator.resolved(p)
-            else:
+            if not validator.apply(p):
                 continue
             data = p.body.get("data")
             if isinstance(data, dict) and isinstance(data.get("effectId"), str):
@@ -691,6 +770,7 @@ class _ReaderState:
             head=(head[0], head[1]) if head is not None else None,
             effects=dict(records),
             entries=entries,
+            line=self.line,
         )
         return _ReaderState(
             names=tuple(names),
@@ -699,16 +779,81 @@ class _ReaderState:
             entries=entries,
             last_id=_file_id(os.path.join(journal_dir, names[-1])) if names else None,
             journal=journal,
+            line=self.line,
         )
 
 
 # --- appending ------------------------------------------------------------------------------
 
 
-def event_checksum(event_type: JsonValue, recorded_at: JsonValue, data: JsonValue) -> str:
-    """sha256 hex of ``JSON.stringify({type, recordedAt, data}, null, 2) + "\\n"``."""
-    text = to_file_text({"type": event_type, "recordedAt": recorded_at, "data": data})
-    return hashlib.sha256(encode_text(text)).hexdigest()
+def event_checksum(
+    event_type: JsonValue,
+    recorded_at: JsonValue,
+    data: JsonValue,
+    sdk_version: JsonValue | None = None,
+) -> str:
+    """sha256 hex of ``JSON.stringify({type, recordedAt, data}, null, 2) + "\\n"``; on 6.x
+    (``sdk_version`` given) of ``{type, recordedAt, data, sdkVersion}``."""
+    payload: dict[str, JsonValue] = {"type": event_type, "recordedAt": recorded_at, "data": data}
+    if sdk_version is not None:
+        payload["sdkVersion"] = sdk_version
+    return hashlib.sha256(encode_text(to_file_text(payload))).hexdigest()
+
+
+def event_file_text(
+    line: SdkLine,
+    event_type: str,
+    recorded_at: str,
+    data: dict[str, JsonValue],
+    *,
+    harness: str | None,
+    sdk_version: str | None,
+    session_id: str | None = None,
+) -> tuple[str, str, dict[str, JsonValue]]:
+    """An event file as ``line``'s ``appendEvent`` writes it: its text, checksum and data.
+
+    0.0.x: ``data`` becomes ``{harness, ...data}`` when the run has a harness and the data
+    none. 6.x: ``harness`` then ``sessionId`` are added after the event's own fields (when
+    absent), and ``sdkVersion`` follows ``data``, covered by the checksum.
+    """
+    if line.harness_first:
+        if harness is not None and "harness" not in data:
+            data = {"harness": harness, **data}
+    else:
+        data = dict(data)
+        if harness is not None and "harness" not in data:
+            data["harness"] = harness
+    if line.session_id and session_id and "sessionId" not in data:
+        data["sessionId"] = session_id
+    version = sdk_version if line.writes_sdk_version else None
+    if line.writes_sdk_version and version is None:
+        raise UnsupportedSdkError(
+            f"{event_type}: expected the SDK version to write on a {line.name}.x run, found "
+            "none — open the run with open_run()",
+            None,
+        )
+    checksum = event_checksum(event_type, recorded_at, data, version)
+    body: dict[str, JsonValue] = {"type": event_type, "recordedAt": recorded_at, "data": data}
+    if version is not None:
+        body["sdkVersion"] = version
+    body["checksum"] = checksum
+    return to_file_text(body), checksum, data
+
+
+def writer_sdk_version(run: Run, journal: Journal | None) -> str | None:
+    """The ``sdkVersion`` a write to ``run`` carries (:func:`protocol.lines.writer_version`)."""
+    if not run.line.writes_sdk_version:
+        return None
+    last: str | None = None
+    if journal is not None:
+        for entry in reversed(journal.entries):
+            value = entry.body.get("sdkVersion")
+            if isinstance(value, str):
+                last = value
+                break
+    cwd = run.metadata.extra.get("cwd")
+    places = (run.path, Path(cwd)) if isinstance(cwd, str) and os.path.isabs(cwd) else (run.path,)
+    return writer_version(run.line, run.sdk_version, places, last)
 
 
 def append_event(
@@ -739,11 +884,14 @@ def append_event(
         ) from None
     recorded_at = iso_from_ms(now)
     harness = run_harness(run.path)
-    if harness is not None and "harness" not in data:
-        data = {"harness": harness, **data}
-    checksum = event_checksum(event_type, recorded_at, data)
-    text = to_file_text(
-        {"type": event_type, "recordedAt": recorded_at, "data": data, "checksum": checksum}
+    text, checksum, _ = event_file_text(
+        run.line,
+        event_type,
+        recorded_at,
+        data,
+        harness=harness,
+        sdk_version=writer_sdk_version(run, journal),
+        session_id=ambient_session_id(harness, os.environ) if run.line.session_id else None,
     )
     filename = f"{seq:06d}.{ulid}.json"
     path = run.path / "journal" / filename

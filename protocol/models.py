@@ -26,6 +26,7 @@ from typing import Literal, TypeAlias, Union
 from attrs import field, frozen
 
 from protocol.jsonjs import JsonValue
+from protocol.lines import LINE_0_0, SdkLine
 
 __all__ = [
     "NO_VALUE",
@@ -52,6 +53,7 @@ __all__ = [
     "RunCreated",
     "RunFailed",
     "RunMetadata",
+    "RunStatus",
     "SchedulerHints",
     "ShellSpec",
     "SleepSpec",
@@ -79,7 +81,16 @@ NO_VALUE = NoValue.NO_VALUE
 MaybeJson: TypeAlias = Union[JsonValue, NoValue]  # noqa: UP007
 
 ResultStatus = Literal["ok", "error"]
-EffectStatus = Literal["requested", "ok", "error"]
+#: ``cancelled``: ``EFFECT_CANCELLED`` (6.x ``task:cancel``); final like ``ok``/``error``.
+EffectStatus = Literal["requested", "ok", "error", "cancelled"]
+#: What the SDK's ``deriveObservedRunState`` reports for a journal (see
+#: :attr:`Journal.status`).
+RunStatus = Literal["created", "waiting", "completed", "failed", "halted"]
+
+#: Lifecycle event types, as ``runtime/runLifecycleState.js`` lists them.
+LIFECYCLE_EVENTS = frozenset(
+    {"RUN_CREATED", "RUN_COMPLETED", "RUN_HALTED", "RUN_FAILED", "PROCESS_RUNTIME_ERROR"}
+)
 
 
 def _number(value: object) -> float | None:
@@ -114,11 +125,18 @@ class RunMetadata:
 
 @frozen(kw_only=True)
 class Run:
-    """An opened run directory (see :func:`protocol.journal.open_run`)."""
+    """An opened run directory (see :func:`protocol.journal.open_run`).
+
+    ``line`` is the SDK line the run belongs to (:mod:`protocol.lines`), chosen once when
+    the run is opened; ``sdk_version`` the release when known (``run.json``'s
+    ``sdkVersion`` on 6.x, the project's installed 0.0.x SDK otherwise).
+    """
 
     path: Path
     metadata: RunMetadata
     repo_root: Path
+    line: SdkLine = LINE_0_0
+    sdk_version: str | None = None
 
 
 # --- journal --------------------------------------------------------------------------------
@@ -221,6 +239,8 @@ class JournalEvent:
     type: str
     recorded_at: str | None = None
     data: EventData
+    #: 6.x: the top-level ``sdkVersion`` between ``data`` and ``checksum``.
+    sdk_version: str | None = None
     checksum: str | None = None
     extra: dict[str, JsonValue] = field(factory=dict)
 
@@ -252,6 +272,9 @@ class EffectRecord:
     resolved_at: str | None = None
     resolved_seq: int | None = None
     resolved_file: str | None = None
+    #: ``EFFECT_CANCELLED.data.reason`` of a cancelled effect (whose ``resolved_*`` fields
+    #: name the cancellation, as the SDK's record sets ``resolvedAt``).
+    cancel_reason: str | None = None
 
 
 @frozen(kw_only=True)
@@ -276,6 +299,7 @@ class Journal:
     head: tuple[int, str] | None
     effects: Mapping[str, EffectRecord]
     entries: tuple[JournalEntry, ...] = field(repr=False)
+    line: SdkLine = LINE_0_0
 
     @cached_property
     def events(self) -> tuple[JournalEvent, ...]:
@@ -289,9 +313,64 @@ class Journal:
         )
 
     @property
-    def pending(self) -> tuple[EffectRecord, ...]:
-        """Effects still requested, in request order."""
+    def requested(self) -> tuple[EffectRecord, ...]:
+        """Effects with neither a resolution nor a cancellation, in request order, whatever
+        the run's state (the SDK's ``listPendingEffects``)."""
         return tuple(r for r in self.effects.values() if r.status == "requested")
+
+    @property
+    def pending(self) -> tuple[EffectRecord, ...]:
+        """Effects to perform: the requested ones, or none once the run is terminal
+        (:attr:`terminal`). Cancelled effects are never pending."""
+        if self.terminal:
+            return ()
+        return self.requested
+
+    @property
+    def cancelled(self) -> Mapping[str, EffectRecord]:
+        """Effects cancelled with ``EFFECT_CANCELLED`` (6.x ``task:cancel``), by effect id.
+
+        A cancelled effect is final: it is never pending, never performed, and a result
+        posted for it is refused (:class:`~protocol.errors.EffectCancelledError`).
+        """
+        return {k: r for k, r in self.effects.items() if r.status == "cancelled"}
+
+    @cached_property
+    def lifecycle_event(self) -> JournalEntry | None:
+        """The last ``RUN_CREATED``/``RUN_COMPLETED``/``RUN_HALTED``/``RUN_FAILED``/
+        ``PROCESS_RUNTIME_ERROR`` event, as ``findLastLifecycleEventType`` finds it."""
+        for entry in reversed(self.entries):
+            if entry.body.get("type") in LIFECYCLE_EVENTS:
+                return entry
+        return None
+
+    @property
+    def status(self) -> RunStatus:
+        """The run's state as the SDK's ``deriveObservedRunState`` derives it.
+
+        ``failed`` when the last lifecycle event is ``RUN_FAILED`` or
+        ``PROCESS_RUNTIME_ERROR``; ``halted`` when it is ``RUN_HALTED`` (``ctx.halt``);
+        else ``waiting`` while an effect is requested; else ``completed`` after
+        ``RUN_COMPLETED``; else ``created``. (``run:halt`` seals a run with
+        ``RUN_COMPLETED``/``RUN_FAILED``, so it reads as completed or failed.)
+        """
+        last = self.lifecycle_event
+        kind = last.body.get("type") if last is not None else None
+        if kind in ("RUN_FAILED", "PROCESS_RUNTIME_ERROR"):
+            return "failed"
+        if kind == "RUN_HALTED":
+            return "halted"
+        if self.requested:
+            return "waiting"
+        if kind == "RUN_COMPLETED":
+            return "completed"
+        return "created"
+
+    @property
+    def terminal(self) -> bool:
+        """``completed``, ``failed`` or ``halted`` (``isTerminalRunState``): nothing more
+        is to be performed or posted."""
+        return self.status in ("completed", "failed", "halted")
 
 
 @frozen(kw_only=True)
@@ -444,16 +523,21 @@ class TaskResult:
     effect_id: str
     task_id: str
     invocation_key: str
-    status: ResultStatus
+    #: ``ok``/``error``, or ``cancelled`` for the result ``task:cancel`` (6.x) writes.
+    status: Literal["ok", "error", "cancelled"]
     result: MaybeJson = NO_VALUE
     result_ref: str | None = None
     error: MaybeJson = NO_VALUE
     stdout_ref: str | None = None
     stderr_ref: str | None = None
+    #: 6.x ``task:cancel``'s reason.
+    reason: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
     metadata: dict[str, JsonValue] | None = None
     value: MaybeJson = NO_VALUE
+    #: 6.x: the writing SDK's version, last.
+    sdk_version: str | None = None
     extra: dict[str, JsonValue] = field(factory=dict)
 
 

@@ -80,9 +80,11 @@ from protocol import converter as cv
 from protocol.clock import Clock, iso_from_ms, system_ms
 from protocol.errors import (
     AlreadyResolvedError,
+    EffectCancelledError,
     InvalidValueError,
     JournalCorruptError,
     ProtocolError,
+    RunTerminalError,
     UnknownEffectError,
 )
 from protocol.fsutil import check_effect_id, encode_text, fsync_dir, js_trim, safe_join
@@ -264,6 +266,24 @@ def _check_pending(
             f"{run.path}/journal: expected an EFFECT_REQUESTED for effect {effect_id}, found "
             "none — check the effect id (list pending effects with `babysit-plugin pending`)",
             str(run.path / "journal"),
+        )
+    if record.status == "cancelled":
+        where = run.path / "journal" / (record.resolved_file or "")
+        reason = f" ({record.cancel_reason})" if record.cancel_reason else ""
+        raise EffectCancelledError(
+            f"{where}: expected effect {effect_id} to be pending, found it cancelled with "
+            f"task:cancel at {record.resolved_at}{reason} — nothing was written; a cancelled "
+            "effect is final, its result is not wanted",
+            str(where),
+        )
+    if journal.terminal:
+        last = journal.lifecycle_event
+        where = run.path / "journal" / (last.filename if last is not None else "")
+        raise RunTerminalError(
+            f"{where}: expected a run that waits on effect {effect_id}, found it "
+            f"{journal.status} — nothing was written; the SDK performs nothing more for "
+            "this run",
+            str(where),
         )
     if record.status != "requested":
         where = run.path / "journal" / (record.resolved_file or "")

@@ -96,11 +96,17 @@ def _check_checksums(run: Run, names: list[str], found: _Findings) -> None:
             )
 
 
+_HASHED = ("type", "recordedAt", "data", "sdkVersion")
+
+
 def _checksum_of(body: dict[str, JsonValue]) -> str:
-    # The SDK hashes {type, recordedAt, data} in that order; keys it did not write stay out.
+    # The SDK hashes {type, recordedAt, data} in that order (6.x: then sdkVersion); keys it
+    # did not write stay out.
     if all(k in body for k in ("type", "recordedAt", "data")):
-        return event_checksum(body["type"], body["recordedAt"], body["data"])
-    partial: JsonValue = {k: body[k] for k in ("type", "recordedAt", "data") if k in body}
+        return event_checksum(
+            body["type"], body["recordedAt"], body["data"], body.get("sdkVersion")
+        )
+    partial: JsonValue = {k: body[k] for k in _HASHED if k in body}
     return hashlib.sha256(encode_text(to_file_text(partial))).hexdigest()
 
 

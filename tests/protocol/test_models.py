@@ -245,13 +245,19 @@ TYPE_OF = {
 @given(
     data=data_models | st.builds(m.UnknownEventData, raw=json_objects),
     recorded_at=opt_text,
+    sdk_version=opt_text,
     checksum=opt_text,
-    top=st.dictionaries(st.sampled_from(["sdkVersion", "zz"]), json_values, max_size=2),
+    top=st.dictionaries(st.sampled_from(["zz", "yy"]), json_values, max_size=2),
 )
 def test_journal_event_round_trip(
-    data: m.EventData, recorded_at: str | None, checksum: str | None, top: dict[str, Any]
+    data: m.EventData,
+    recorded_at: str | None,
+    sdk_version: str | None,
+    checksum: str | None,
+    top: dict[str, Any],
 ) -> None:
-    """A journal file body survives structure_event -> unstructure_event, key order included."""
+    """A journal file body (0.0.x, or 6.x with sdkVersion before checksum and harness after
+    the data's own fields) survives structure_event -> unstructure_event, key order included."""
     event = m.JournalEvent(
         seq=3,
         ulid="01X",
@@ -259,13 +265,22 @@ def test_journal_event_round_trip(
         type=TYPE_OF.get(type(data), "CUSTOM_EVENT"),
         recorded_at=recorded_at,
         data=data,
+        sdk_version=sdk_version,
         checksum=checksum,
         extra=top,
     )
     body = unstructure_event(event)
+    keys = list(body)
+    if sdk_version is not None:
+        assert keys[keys.index("data") + 1] == "sdkVersion"
+        if checksum is not None:
+            assert keys[keys.index("sdkVersion") + 1] == "checksum"
+        data_keys = list(body["data"]) if isinstance(body["data"], dict) else []
+        if "harness" in data_keys and isinstance(data, m.EffectResolved):
+            assert data_keys[-1] == "harness" or data_keys[-2:] == ["harness", "sessionId"]
     again = structure_event(body, seq=3, ulid="01X", filename="000003.01X.json")
     assert again == event
-    assert list(unstructure_event(again)) == list(body)
+    assert list(unstructure_event(again)) == keys
 
 
 def test_unstructure_keeps_sdk_key_order() -> None:
