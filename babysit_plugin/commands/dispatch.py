@@ -63,6 +63,19 @@ def _kinds(text: str) -> frozenset[str]:
     return kinds
 
 
+STALL_HELP = (
+    "kill an effect's process group when its stdout and stderr stay silent this long, and "
+    "post an error saying so (retried under --retries); default: the task's stallTimeoutMs, "
+    "else none. Agent CLIs in print mode write nothing until they finish: see the README "
+    "for which adapters stream progress"
+)
+
+
+def add_stall_timeout(parser: argparse.ArgumentParser) -> None:
+    """``--stall-timeout SECONDS`` (dispatch, hook, and every command that dispatches)."""
+    parser.add_argument("--stall-timeout", type=_seconds, metavar="SECONDS", help=STALL_HELP)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``dispatch`` subcommand."""
     parser = sub.add_parser(
@@ -92,6 +105,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="per-effect time limit (default: the task's timeoutMs, else none); the effect's "
         "process group is killed and an error result posted",
     )
+    add_stall_timeout(parser)
     parser.add_argument(
         "--harness",
         type=_harness,
@@ -224,6 +238,7 @@ def options_from_args(args: argparse.Namespace, out: TextIO) -> DispatchOptions:
         model=args.model,
         kinds=args.kinds,
         timeout=args.timeout,
+        stall_timeout=args.stall_timeout,
         sleep_horizon=args.sleep_horizon,
         retry=policy,
     )

@@ -54,6 +54,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"effect kinds the hook performs (default ${KINDS_ENV}, else shell; also sleep, "
         "agent, skill)",
     )
+    hk.add_argument(
+        "--stall-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"kill an effect silent this long on stdout and stderr (default ${STALL_ENV}, "
+        "else the task's stallTimeoutMs, else none); it is posted as an error",
+    )
     hk.add_argument("--harness", metavar="NAME", help="harness for agent/skill kinds")
     hk.add_argument(
         "--harness-command", metavar="CMD", help="command line replacing the harness adapter"
@@ -108,6 +115,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 BUDGET_ENV = "BABYSIT_PLUGIN_HOOK_BUDGET"
 KINDS_ENV = "BABYSIT_PLUGIN_HOOK_KINDS"
+STALL_ENV = "BABYSIT_PLUGIN_HOOK_STALL_TIMEOUT"
 
 
 def _from_env(name: str, parse: Callable[[str], T], default: T) -> T:
@@ -181,7 +189,11 @@ def run_hook_command(args: argparse.Namespace) -> int:
         run_dir=Path(args.run_dir).absolute() if args.run_dir else None,
         budget=args.budget or _from_env(BUDGET_ENV, _seconds, hook.DEFAULT_BUDGET),
         kinds=args.kinds or _from_env(KINDS_ENV, _kinds, hook.DEFAULT_KINDS),
-        exec=ExecOptions(harness=args.harness, harness_command=args.harness_command),
+        exec=ExecOptions(
+            harness=args.harness,
+            harness_command=args.harness_command,
+            stall_timeout=args.stall_timeout or _from_env(STALL_ENV, _seconds, None),
+        ),
     )
     with _decision_stream() as decision:
         try:

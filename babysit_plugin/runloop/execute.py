@@ -82,6 +82,7 @@ class ExecOptions:
     model: str | None = None
     kinds: frozenset[str] = frozenset()
     timeout: float | None = None
+    stall_timeout: float | None = None
     sleep_horizon: float = 60.0
     env: Mapping[str, str] | None = None
     value_limit: int = VALUE_LIMIT
@@ -124,6 +125,7 @@ class Plan:
     prompt_file: Path | None = None
     env: Mapping[str, str] | None = None
     timeout: float | None = None
+    stall_timeout: float | None = None
     sleep_until_ms: int | None = None
     error_name: str = "Error"
     error_message: str | None = None
@@ -133,6 +135,8 @@ class Plan:
         if self.action == "run" and self.invocation is not None:
             where = f"(in {self.invocation.cwd})"
             limit = f" [timeout {self.timeout:g} s]" if self.timeout is not None else ""
+            if self.stall_timeout is not None:
+                limit += f" [stall timeout {self.stall_timeout:g} s]"
             return f"{self.invocation.display()} {where}{limit}"
         if self.action == "sleep":
             return f"sleep until {iso_from_ms(self.sleep_until_ms or 0)}"
@@ -176,14 +180,24 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) and value > 0 else None
 
 
-def timeout_hint(task: Mapping[str, Any]) -> float | None:
-    """Seconds from the task's ``timeoutMs`` hint (shell, task, then metadata), if any."""
+def timeout_hint(task: Mapping[str, Any], key: str = "timeoutMs") -> float | None:
+    """Seconds from the task's ``timeoutMs`` hint (shell, task, then metadata), if any.
+
+    ``key="stallTimeoutMs"`` reads the stall timeout hint from the same places.
+    """
     for block in (task.get("shell"), task, task.get("metadata")):
         if isinstance(block, Mapping):
-            ms = _number(block.get("timeoutMs"))
+            ms = _number(block.get(key))
             if ms is not None:
                 return ms / 1000.0
     return None
+
+
+def stall_timeout_of(ctx: EffectContext, opts: ExecOptions) -> float | None:
+    """The effect's stall timeout: ``--stall-timeout``, else the task's ``stallTimeoutMs``."""
+    if opts.stall_timeout is not None:
+        return opts.stall_timeout
+    return timeout_hint(ctx.task, "stallTimeoutMs")
 
 
 def sleep_target_ms(ctx: EffectContext) -> int | None:
@@ -301,6 +315,7 @@ def _plan_shell(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan:
         invocation=adapters.Invocation(argv=argv, cwd=cwd),
         env=env,
         timeout=timeout,
+        stall_timeout=stall_timeout_of(ctx, opts),
     )
 
 
@@ -367,6 +382,7 @@ def _plan_harness(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan
         prompt_file=prompt_file,
         env=env,
         timeout=timeout,
+        stall_timeout=stall_timeout_of(ctx, opts),
     )
 
 
@@ -437,6 +453,7 @@ def _perform_once(
         stderr_path=work_dir / "stderr.log",
         cancel=cancel,
         kill_grace=opts.kill_grace,
+        stall_timeout=plan.stall_timeout,
     )
     if result.cancelled:
         return Outcome(
@@ -513,12 +530,19 @@ def _end_data(result: ProcessResult) -> dict[str, JsonValue]:
         data["signal"] = result.signal
     if result.timed_out:
         data["timedOut"] = True
+    if result.stalled:
+        data["stalled"] = True
     return data
 
 
-def _ended(result: ProcessResult, timeout: float | None) -> str:
+def _ended(result: ProcessResult, plan: Plan) -> str:
     if result.timed_out:
-        return f"timed out after {timeout:g} s (its process group was killed)"
+        return f"timed out after {plan.timeout:g} s (its process group was killed)"
+    if result.stalled:
+        return (
+            f"produced no output for {plan.stall_timeout:g} s (--stall-timeout; its process "
+            "group was killed)"
+        )
     return result.describe_end()
 
 
@@ -559,8 +583,8 @@ def _shell_verdict(
         return _error(f"Shell command could not start: {result.start_error}"), None
     if not result.ok:
         tail = _tail(result.stderr_path)
-        if result.timed_out:
-            message = f"Shell command {_ended(result, plan.timeout)}"
+        if result.timed_out or result.stalled:
+            message = f"Shell command {_ended(result, plan)}"
         elif result.signal is not None:
             message = f"Shell command {result.describe_end()}"
         else:
@@ -594,8 +618,8 @@ def _harness_verdict(
                 adapters.HarnessNotFound(adapter.name, adapter.executable, adapter.install)
             )
         return {"name": "HarnessCliNotInstalledError", "message": message}, None
-    if result.timed_out:
-        return _error(f"{who} {_ended(result, plan.timeout)}", _end_data(result)), None
+    if result.timed_out or result.stalled:
+        return _error(f"{who} {_ended(result, plan)}", _end_data(result)), None
     stdout, size = _read_text(result.stdout_path, opts.value_limit)
     if stdout is None:
         return _error(_too_big(f"{who} output", size, opts.value_limit, result.stdout_path)), None

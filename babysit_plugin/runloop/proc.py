@@ -8,6 +8,12 @@ Rules this module keeps:
 - :func:`run_process` never raises because of the child: a non-zero exit, a
   signal, a timeout, a cancellation and a program that cannot start are all
   reported in the returned :class:`ProcessResult`.  Only bugs raise.
+- **Stall watchdog.**  With ``stall_timeout``, a child whose stdout and stderr
+  both stay silent that long is ended like a timed-out one.  Silence is
+  measured from the log files' modification times (the child writes them
+  itself) and, for captured pipes, from the last chunk read; the supervisor
+  wakes exactly when the stall would be due, so it costs one ``stat`` per
+  stream per wake, not a polling loop.
 - Output either goes straight to files (the child writes them itself: memory
   stays flat whatever the size) or is captured in memory up to
   ``capture_limit`` bytes per stream; the rest is drained and dropped.
@@ -185,6 +191,7 @@ class ProcessResult:
     finished_at: float = 0.0
     duration: float = 0.0
     timed_out: bool = False
+    stalled: bool = False
     cancelled: bool = False
     start_error: str | None = None
     pid: int | None = None
@@ -192,7 +199,9 @@ class ProcessResult:
     @property
     def ok(self) -> bool:
         """True when the child exited by itself with status 0."""
-        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+        return (
+            self.exit_code == 0 and not self.timed_out and not self.stalled and not self.cancelled
+        )
 
     def describe_end(self) -> str:
         """A short phrase saying how the child ended ("exited with code 2")."""
@@ -200,6 +209,8 @@ class ProcessResult:
             return f"could not start: {self.start_error}"
         if self.timed_out:
             return "timed out"
+        if self.stalled:
+            return "produced no output for too long"
         if self.cancelled:
             return "was interrupted"
         if self.signal is not None:
@@ -225,6 +236,8 @@ class _Capture:
         self._chunks: list[bytes] = []
         self._kept = 0
         self.truncated = False
+        #: Wall-clock time of the last chunk read (0: nothing yet).
+        self.last_read = 0.0
         self.greenlet = gevent.spawn(self._run)
 
     def _run(self) -> None:
@@ -235,6 +248,7 @@ class _Capture:
                 return
             if not chunk:
                 return
+            self.last_read = time.time()
             room = self._limit - self._kept
             if room > 0:
                 kept = chunk[:room]
@@ -391,6 +405,7 @@ def run_process(
     capture_limit: int = CAPTURE_LIMIT,
     cancel: gevent.event.Event | None = None,
     kill_grace: float = KILL_GRACE,
+    stall_timeout: float | None = None,
 ) -> ProcessResult:
     """Run ``argv`` to completion in its own process group and report how it went.
 
@@ -399,6 +414,8 @@ def run_process(
     without one it is captured, keeping at most ``capture_limit`` bytes.  When
     ``timeout`` seconds pass, or ``cancel`` is set, the whole process group is
     ended (SIGTERM, SIGKILL after ``kill_grace`` s) and the result says so.
+    With ``stall_timeout``, a child whose stdout and stderr both stay silent
+    that long (see :func:`last_output`) is ended the same way (``stalled``).
     Never raises for anything the child does.
     """
     argv_t = tuple(argv)
@@ -460,7 +477,27 @@ def run_process(
         capture_limit=capture_limit,
         cancel=cancel,
         kill_grace=kill_grace,
+        stall_timeout=stall_timeout,
     )
+
+
+def last_output(paths: Sequence[Path | None], since: float = 0.0) -> float:
+    """When the child last wrote to one of its log files: the newest mtime, at least ``since``.
+
+    The child writes its log files itself (nothing of ours sits in between), so the
+    kernel's modification time of each file is the time of its last write; a file just
+    opened for it has the time it was created.  Cheap (one ``stat`` per file) and true
+    even while the dispatcher itself is stopped.
+    """
+    newest = since
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            newest = max(newest, os.stat(path).st_mtime)
+        except OSError:
+            continue
+    return newest
 
 
 def _spawn_std(
@@ -498,6 +535,7 @@ def _supervise(
     capture_limit: int,
     cancel: gevent.event.Event | None,
     kill_grace: float,
+    stall_timeout: float | None,
 ) -> ProcessResult:
     pgid = proc.pid
     helpers: list[gevent.Greenlet[Any, Any]] = []
@@ -510,17 +548,35 @@ def _supervise(
     if proc.stderr is not None:
         err_cap = _Capture(proc.stderr, capture_limit, nonblocking=nonblocking)
     waiter = gevent.spawn(_wait_exit, proc) if nonblocking else gevent.spawn(proc.wait)
-    timed_out = cancelled = False
+    timed_out = cancelled = stalled = False
+
+    def silent_since() -> float:
+        caps = [c.last_read for c in (out_cap, err_cap) if c is not None]
+        return max(last_output((stdout_path, stderr_path), started_at), *caps, 0.0)
+
     try:
         watched: list[Any] = [waiter]
         if cancel is not None:
             watched.append(cancel)
-        gevent.wait(watched, timeout=timeout, count=1)
-        if not waiter.ready():
-            if cancel is not None and cancel.is_set():
-                cancelled = True
-            else:
+        deadline = None if timeout is None else t0 + timeout
+        while True:
+            wait: float | None = None if deadline is None else deadline - time.monotonic()
+            if stall_timeout is not None:
+                # Wake when the child would have been silent that long, unless it writes.
+                due = silent_since() + stall_timeout - time.time()
+                wait = due if wait is None else min(wait, due)
+            gevent.wait(watched, timeout=None if wait is None else max(wait, 0.0), count=1)
+            if waiter.ready() or (cancel is not None and cancel.is_set()):
+                break
+            if deadline is not None and time.monotonic() >= deadline:
                 timed_out = True
+                break
+            if stall_timeout is not None and time.time() - silent_since() >= stall_timeout:
+                stalled = True
+                break
+        if not waiter.ready():
+            if cancel is not None and cancel.is_set() and not (timed_out or stalled):
+                cancelled = True
             kill_group(pgid, kill_grace)
             waiter.join()
         caps = [c for c in (out_cap, err_cap) if c is not None]
@@ -557,6 +613,7 @@ def _supervise(
         finished_at=time.time(),
         duration=time.monotonic() - t0,
         timed_out=timed_out,
+        stalled=stalled,
         cancelled=cancelled,
         pid=proc.pid,
     )

@@ -13,7 +13,9 @@ its failure has a *transient signature*:
   exhausted``, ``service unavailable``, ``temporarily unavailable``, and HTTP
   status 429 / 503 / 529 after ``status``, ``code``, ``http`` or ``error``.
 
-A timeout, a program that cannot start, a value over the size limit or an
+A child killed by the stall watchdog (``--stall-timeout``: no output for that
+long) is transient too: a hung network call or a wedged CLI often passes on a
+second try.  A timeout, a program that cannot start, a value over the size limit or an
 effect that cannot be run as defined is never retried.  Between attempts the
 dispatcher waits ``min(max_delay, delay * 2**k)`` seconds scaled by a random
 factor in [0.5, 1] (exponential backoff with jitter, capped), cooperatively
@@ -93,6 +95,8 @@ class RetryPolicy:
         if isinstance(data, dict):
             if data.get("timedOut") is True:
                 return None
+            if data.get("stalled") is True:
+                return "no output within the stall timeout"
             code = data.get("exitCode")
             if isinstance(code, int) and not isinstance(code, bool) and code in self.exit_codes:
                 return f"exit code {code}"
