@@ -35,6 +35,7 @@ if str(FIXTURES) not in sys.path:
 
 import record  # noqa: E402  (tests/fixtures/record.py)
 import sdk_helpers  # noqa: E402  (tests/sdk_helpers.py: the CLI location, a clean environment)
+import sdklines  # noqa: E402  (tests/sdklines.py: where each SDK line is installed)
 
 __all__ = [
     "FIXTURE_PROCESSES",
@@ -120,6 +121,11 @@ class Sdk:
     def dist(self) -> Path:
         return self.node_modules / "@a5c-ai" / "babysitter-sdk" / "dist"
 
+    @property
+    def is6(self) -> bool:
+        """A 6.x line (``sdkVersion`` in its files, derived step ids)."""
+        return int(self.version.split(".")[0]) >= 6
+
 
 def pinned_version() -> str:
     """The SDK version the repository's package.json pins."""
@@ -181,18 +187,35 @@ def _locate_sdk() -> Sdk | str | SdkUnavailableError:
     return Sdk(node=node, babysitter=babysitter, node_modules=node_modules, version=version)
 
 
-def find_sdk() -> Sdk | str:
-    """The pinned SDK under ``<repo>/node_modules``, installing it once if missing.
+def find_sdk(version: str | None = None) -> Sdk | str:
+    """The SDK line ``version`` (default: the pinned one), or the reason to skip.
 
-    Returns the reason to skip (a string) only when Node itself is missing. When Node is
-    there but the SDK cannot be had (no npm, ``npm ci`` failed, wrong version) it raises
+    The pinned SDK under ``<repo>/node_modules`` is installed once if missing: the reason to
+    skip (a string) is returned only when Node itself is missing, and when Node is there but
+    the SDK cannot be had (no npm, ``npm ci`` failed, wrong version) it raises
     :class:`SdkUnavailableError`. ``npm ci`` runs under a file lock so concurrent test
-    sessions install it once.
+    sessions install it once. Another line (see :mod:`sdklines`) is a skip when it is not
+    installed.
     """
+    if version is not None and version != pinned_version():
+        line = sdklines.find_line(version)
+        if isinstance(line, str):
+            return line
+        node = shutil.which("node")
+        assert node is not None
+        return Sdk(node=node, babysitter=line.cli, node_modules=line.node_modules, version=version)
     found = _locate_sdk()
     if isinstance(found, SdkUnavailableError):
         raise SdkUnavailableError(str(found))
     return found
+
+
+def commonjs(processes: Path) -> None:
+    """Mark ``processes`` as CommonJS: 6.x's ``run:create`` writes ``{"type":"module"}`` to
+    the ``package.json`` above the runs directory, which would make ``.js`` processes ESM."""
+    manifest = processes / "package.json"
+    if not manifest.exists():
+        manifest.write_text('{"type": "commonjs"}\n', encoding="utf-8")
 
 
 class Project:
@@ -208,6 +231,7 @@ class Project:
         link = root / "node_modules"
         if not link.exists():
             link.symlink_to(sdk.node_modules, target_is_directory=True)
+        commonjs(self.processes)
         self.env = sdk_helpers.clean_env(root / "home")
         self.env["PYTHONPATH"] = os.pathsep.join(
             [str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])]

@@ -50,7 +50,9 @@ class SdkProject:
         link = root / "node_modules"
         if not link.exists():
             # A process file under root can then `require("@a5c-ai/babysitter-sdk")`.
-            link.symlink_to(NODE_MODULES, target_is_directory=True)
+            link.symlink_to(cli.parent.parent, target_is_directory=True)
+        # 6.x's run:create makes `.a5c/package.json` say "module"; processes stay CommonJS.
+        (root / "package.json").write_text('{"type": "commonjs"}\n', encoding="utf-8")
         self.env = clean_env(root / ".home")
 
     def cli(self, *args: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,28 @@
+"""Fixtures shared by every suite: the SDK lines a test runs against.
+
+``sdk_line`` parametrizes a test over :data:`sdklines.MAIN_LINES` (0.0.187 and 6.0.3), ids
+``sdk0.0.187`` / ``sdk6.0.3``; a line that is not installed is skipped with the command that
+installs it. ``pytest -k sdk6`` runs only the 6.x half.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:
+    sys.path.insert(0, str(TESTS))
+
+import sdklines  # noqa: E402
+
+
+@pytest.fixture(scope="session", params=sdklines.MAIN_LINES, ids=lambda v: f"sdk{v}")
+def sdk_line(request: pytest.FixtureRequest) -> sdklines.SdkLine:
+    """An installed SDK line (each of 0.0.187 and 6.0.3 in turn)."""
+    found = sdklines.find_line(str(request.param))
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
