@@ -6,7 +6,13 @@ procStart}``.  This module holds the claim records and the process checks
 behind "is its owner alive": the pid, the kernel start time of that pid (a
 reused pid is someone else), and the orphans of a dead owner (processes still
 carrying the effect's ``BABYSIT_PLUGIN_EFFECT_ID`` and
-``BABYSIT_PLUGIN_RUN_DIR``), which a takeover kills first.  Claim files
+``BABYSIT_PLUGIN_RUN_DIR``), which a takeover kills first.
+
+**Heartbeats.**  A dispatcher refreshes the claims it holds every
+``heartbeatS`` seconds (:data:`DEFAULT_HEARTBEAT`, recorded in the claim) by
+setting the claim file's modification time; a claim not refreshed for
+:data:`STALE_FACTOR` intervals (30 s by default) is dead even while its pid
+lives: a stopped or wedged dispatcher, or a pid reused after a reboot.  Claim files
 themselves are created, replaced and removed by
 :class:`babysit_plugin.runloop.store.PluginStore`, under its mutex.
 """
@@ -17,6 +23,7 @@ import contextlib
 import os
 import signal
 import socket
+import time
 from pathlib import Path
 
 import attrs
@@ -82,6 +89,14 @@ class ClaimInfo:
     started_at: str
     token: str
     proc_start: int | None = None
+    #: The owner's heartbeat interval (seconds), recorded so that readers judge
+    #: staleness by the writer's own rhythm; None for claims without heartbeats.
+    heartbeat_s: float | None = None
+    #: Which claim of the effect this is (1, then 2 after a takeover, ...).
+    attempt: int = 1
+    #: When the owner last refreshed the claim: the file's mtime, set by the reader
+    #: (never written into the file).
+    heartbeat_at: float | None = attrs.field(default=None, eq=False)
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {
@@ -93,6 +108,10 @@ class ClaimInfo:
         }
         if self.proc_start is not None:
             data["procStart"] = self.proc_start
+        if self.heartbeat_s is not None:
+            data["heartbeatS"] = self.heartbeat_s
+        if self.attempt != 1:
+            data["attempt"] = self.attempt
         return data
 
     @classmethod
@@ -110,18 +129,74 @@ class ClaimInfo:
             and isinstance(token, str)
         ):
             return None
-        return cls(eid, pid, host, started, token, ps if isinstance(ps, int) else None)
+        beat, attempt = data.get("heartbeatS"), data.get("attempt")
+        return cls(
+            eid,
+            pid,
+            host,
+            started,
+            token,
+            ps if isinstance(ps, int) and not isinstance(ps, bool) else None,
+            heartbeat_s=(
+                float(beat)
+                if isinstance(beat, (int, float)) and not isinstance(beat, bool) and beat > 0
+                else None
+            ),
+            attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else 1,
+        )
 
-    def is_live(self) -> bool:
-        """True unless the owner is provably gone (dead pid on this host)."""
+    def stale_after(self) -> float | None:
+        """Seconds without a refresh after which the owner counts as dead (None: never)."""
+        if self.heartbeat_s is None:
+            return None
+        return STALE_FACTOR * self.heartbeat_s
+
+    def heartbeat_age(self, now: float | None = None) -> float | None:
+        """Seconds since the owner last refreshed this claim, if known."""
+        if self.heartbeat_at is None:
+            return None
+        return max(0.0, (time.time() if now is None else now) - self.heartbeat_at)
+
+    def heartbeat_stale(self, now: float | None = None) -> bool:
+        """True when the owner has not refreshed the claim within its staleness bound."""
+        bound, age = self.stale_after(), self.heartbeat_age(now)
+        return bound is not None and age is not None and age > bound
+
+    def owner_alive(self) -> bool:
+        """True unless the owning process is provably gone (dead pid on this host)."""
         if self.host != socket.gethostname():
             return True
         return pid_alive(self.pid, self.proc_start)
+
+    def is_live(self) -> bool:
+        """True unless the owner is provably gone: a dead pid on this host, or a
+        heartbeat older than the bound (a stopped or wedged owner, a reused pid)."""
+        if self.heartbeat_stale():
+            return False
+        return self.owner_alive()
 
     def describe(self) -> str:
         if self.host == socket.gethostname():
             return f"claimed by pid {self.pid}"
         return f"claimed by pid {self.pid} on host {self.host}"
+
+
+#: A claim whose heartbeat is older than this many of its owner's intervals is dead.
+STALE_FACTOR = 6
+
+#: Seconds between heartbeats (``$BABYSIT_PLUGIN_HEARTBEAT_INTERVAL`` overrides it).
+DEFAULT_HEARTBEAT = 5.0
+HEARTBEAT_ENV = "BABYSIT_PLUGIN_HEARTBEAT_INTERVAL"
+
+
+def heartbeat_interval() -> float:
+    """This process's heartbeat interval: ``$BABYSIT_PLUGIN_HEARTBEAT_INTERVAL`` or 5 s."""
+    raw = os.environ.get(HEARTBEAT_ENV, "").strip()
+    try:
+        value = float(raw) if raw else DEFAULT_HEARTBEAT
+    except ValueError:
+        return DEFAULT_HEARTBEAT
+    return value if 0 < value < 3600 else DEFAULT_HEARTBEAT
 
 
 @attrs.frozen

@@ -62,7 +62,7 @@ import gevent.event
 import gevent.pool
 import gevent.threadpool
 
-from babysit_plugin.runloop import definitions, execute, faults
+from babysit_plugin.runloop import definitions, execute, faults, heartbeat
 from babysit_plugin.runloop.poster import Poster, in_thread
 from babysit_plugin.runloop.progress import NullProgress, Progress
 from babysit_plugin.runloop.report import (
@@ -232,6 +232,9 @@ class _Dispatcher:
 
     def post_saved(self, saved: SavedOutcome, rep: EffectReport, claim: Claim | None) -> None:
         """Post a saved outcome; clean up after it unless the post failed."""
+        if claim is not None and not self.store.still_holds(claim):
+            rep.status, rep.posted, rep.reason = "skipped", False, heartbeat.TAKEN_OVER
+            return
         try:
             prepared = self.io(
                 prepare_result,
@@ -369,7 +372,12 @@ class _Dispatcher:
                 invocation_key=action.invocation_key,
                 token=claim.token,
             )
-            self.io(self.store.save_outcome, saved)
+            with self.store.holding(claim) as ours:
+                if ours:
+                    self.io(self.store.save_outcome, saved)
+            if not ours:
+                rep.status, rep.reason = "skipped", heartbeat.TAKEN_OVER
+                return
             saved_ok = True
             rep.status = saved.status
             if outcome.error is not None:
@@ -614,7 +622,7 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
     with _SignalGuard(
         dispatcher.interrupt.by_signal, options.handle_signals and not options.dry_run
     ):
-        timer = None
+        timer = beat = None
         if options.deadline is not None:
             timer = gevent.spawn_later(
                 max(0.0, options.deadline - time.monotonic()), dispatcher.interrupt.by_deadline
@@ -625,6 +633,7 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
             selected = _select(run, pending, options, report)
             if not options.dry_run:
                 dispatcher.store.ensure()
+                beat = heartbeat.start(dispatcher.store)
                 if options.actions is not None:
                     definitions.remember(dispatcher.store, run, selected)
                 recovered = dispatcher.recover(pending)
@@ -634,6 +643,8 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
         finally:
             if timer is not None:
                 timer.kill()
+            if beat is not None:
+                beat.stop()
             dispatcher.poster.close()
             dispatcher.progress.close()
     report.interrupted_by = dispatcher.interrupt.signum

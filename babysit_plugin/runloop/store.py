@@ -7,7 +7,8 @@ through the ``.gitignore`` holding ``*`` that is written with it)::
     <runDir>/.babysit-plugin/
       .gitignore                      "*"
       claims/.mutex                   flock'ed for microseconds around claim changes
-      claims/<effectId>.json          {effectId, pid, host, startedAt, token, procStart}
+      claims/<effectId>.json          {effectId, pid, host, startedAt, token, procStart,
+                                       heartbeatS, attempt?}; mtime = last heartbeat
       outcomes/<effectId>.json        a finished effect's result, saved before posting
       logs/<effectId>/<token>/stdout.log, stderr.log   one directory per attempt
       kept/<effectId>/<token>-stdout.log   whole logs too big to post (never cleaned)
@@ -72,6 +73,7 @@ from babysit_plugin.runloop.claims import (
     ClaimInfo,
     ClaimRefused,
     find_orphans,
+    heartbeat_interval,
     kill_orphans,
     pid_alive,
     process_start_ticks,
@@ -192,6 +194,10 @@ class StoreError(ProtocolError):
 
 
 def read_regular(path: Path, limit: int = READ_LIMIT) -> bytes:
+    return read_regular_stat(path, limit)[0]
+
+
+def read_regular_stat(path: Path, limit: int = READ_LIMIT) -> tuple[bytes, os.stat_result]:
     """The bytes of ``path`` if it is a plain file (not a symlink) of at most ``limit`` bytes.
 
     Raises :class:`UnsafePathError` for a symlink, a FIFO, a socket or a device
@@ -200,7 +206,8 @@ def read_regular(path: Path, limit: int = READ_LIMIT) -> bytes:
     """
     fd = open_regular(path)
     try:
-        if os.fstat(fd).st_size > limit:
+        st = os.fstat(fd)
+        if st.st_size > limit:
             raise OSError(errno.EFBIG, f"over {limit} bytes", str(path))
         chunks = []
         left = limit + 1
@@ -213,7 +220,7 @@ def read_regular(path: Path, limit: int = READ_LIMIT) -> bytes:
         data = b"".join(chunks)
         if len(data) > limit:
             raise OSError(errno.EFBIG, f"over {limit} bytes", str(path))
-        return data
+        return data, st
     finally:
         os.close(fd)
 
@@ -232,6 +239,9 @@ class PluginStore:
         self._host = socket.gethostname()
         self._pid = os.getpid()
         self._proc_start = process_start_ticks(self._pid)
+        self._heartbeat = heartbeat_interval()
+        #: Claims this process holds, refreshed by :meth:`refresh_held` (the heartbeat).
+        self.held: dict[str, Claim] = {}
 
     # -- layout ---------------------------------------------------------------
 
@@ -251,6 +261,11 @@ class PluginStore:
                 f"{self.root}: expected a writable plugin state directory, found "
                 f"{exc.strerror or exc} — check the permissions of the run directory"
             ) from exc
+
+    @property
+    def heartbeat_s(self) -> float:
+        """Seconds between this process's claim refreshes (recorded in its claims)."""
+        return self._heartbeat
 
     def exists(self) -> bool:
         return self.root.is_dir()
@@ -329,15 +344,17 @@ class PluginStore:
         """The recorded claim of an effect; an unreadable claim file reads as None."""
         path = self.claim_path(effect_id)
         try:
-            text = read_regular(path, 1 << 16).decode("utf-8")
+            raw, st = read_regular_stat(path, 1 << 16)
+            text = raw.decode("utf-8")
         except FileNotFoundError:
             return None
         except (OSError, UnicodeDecodeError, UnsafePathError):
             return _BROKEN
         try:
-            return ClaimInfo.from_json(jsonjs.loads(text)) or _BROKEN
+            info = ClaimInfo.from_json(jsonjs.loads(text))
         except ValueError:
             return _BROKEN
+        return _BROKEN if info is None else attrs.evolve(info, heartbeat_at=st.st_mtime)
 
     def claim(self, effect_id: str) -> Claim | ClaimRefused:
         """Claim an effect for this process, taking over a dead owner's claim.
@@ -353,20 +370,23 @@ class PluginStore:
             started_at=_now_iso(),
             token=uuid.uuid4().hex,
             proc_start=self._proc_start,
+            heartbeat_s=self._heartbeat,
         )
-        text = jsonjs.to_file_text(info.to_json())
         with self._mutex():
             current = self.read_claim(effect_id)
             if current is None:
-                self._create_exclusive(path, text, info.token)
+                self._create_exclusive(path, jsonjs.to_file_text(info.to_json()), info.token)
                 claim = Claim(info, path)
             elif current is not _BROKEN and current.is_live():
                 return ClaimRefused(effect_id, current)
             else:
                 # Dead owner (or a claim file nobody could have written whole):
                 # replace it while holding the mutex.
-                atomic_write(path, text)
+                if current is not _BROKEN:
+                    info = attrs.evolve(info, attempt=current.attempt + 1)
+                atomic_write(path, jsonjs.to_file_text(info.to_json()))
                 claim = Claim(info, path, taken_over=None if current is _BROKEN else current)
+            self.held[effect_id] = claim
             # Created under the mutex, so housekeeping never sees it unclaimed.
             self.attempt_dir(claim).mkdir(parents=True, exist_ok=True)
         if claim.taken_over is not None:
@@ -396,11 +416,54 @@ class PluginStore:
     def release(self, claim: Claim) -> None:
         """Give a claim back (no-op if it is no longer ours)."""
         faults.point("claim:releasing")
+        if self.held.get(claim.effect_id) == claim:
+            del self.held[claim.effect_id]
         with self._mutex():
             current = self.read_claim(claim.effect_id)
             if current is not None and current is not _BROKEN and current.token == claim.token:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(claim.path)
+
+    @contextlib.contextmanager
+    def holding(self, claim: Claim) -> Iterator[bool]:
+        """Under the claims mutex: whether ``claim`` is still ours (nobody can take it
+        over until the block ends)."""
+        with self._mutex():
+            yield self.still_holds(claim)
+
+    def refresh(self, claim: Claim) -> bool:
+        """The heartbeat of one claim: set its file's mtime to now if it is still ours.
+
+        The token is read through the same fd whose times are set, so a claim replaced
+        by a takeover is never refreshed (the fd then names the replaced file).  False
+        when the claim is no longer ours.
+        """
+        try:
+            fd = open_regular(claim.path)
+        except (OSError, UnsafePathError):
+            return False
+        try:
+            raw = os.read(fd, 1 << 16)
+            try:
+                info = ClaimInfo.from_json(jsonjs.loads(raw.decode("utf-8")))
+            except (ValueError, UnicodeDecodeError):
+                return False
+            if info is None or info.token != claim.token:
+                return False
+            os.utime(fd)
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+
+    def refresh_held(self) -> list[Claim]:
+        """Refresh every claim this process holds; return (and forget) the ones lost."""
+        lost = [c for c in list(self.held.values()) if not self.refresh(c)]
+        for claim in lost:
+            if self.held.get(claim.effect_id) == claim:
+                del self.held[claim.effect_id]
+        return lost
 
     def still_holds(self, claim: Claim) -> bool:
         current = self.read_claim(claim.effect_id)
@@ -417,6 +480,7 @@ class PluginStore:
 
     def drop_claim(self, effect_id: str) -> None:
         """Delete an effect's claim whoever holds it (the effect is resolved)."""
+        self.held.pop(effect_id, None)
         with self._mutex(), contextlib.suppress(FileNotFoundError):
             os.unlink(self.claim_path(effect_id))
 
@@ -571,4 +635,5 @@ __all__ = [
     "pid_alive",
     "process_start_ticks",
     "read_regular",
+    "read_regular_stat",
 ]
