@@ -89,6 +89,7 @@ __all__ = [
     "event_file_text",
     "journal_files",
     "js_number",
+    "js_truthy",
     "open_run",
     "read_journal",
     "read_json_file",
@@ -561,7 +562,7 @@ class _Validator:
             f"{self.repair}"
         )
         status = data.get("status")
-        if not _truthy(status):
+        if not js_truthy(status):
             raise self.fail(
                 p.name, f"expected {t} data.status, found {_describe(status)} — {malformed}"
             )
@@ -573,7 +574,7 @@ class _Validator:
             )
         for key in ("resultRef", "stdoutRef", "stderrRef"):
             value = data.get(key)
-            if _truthy(value) and not isinstance(value, str):
+            if js_truthy(value) and not isinstance(value, str):
                 raise self.fail(
                     p.name,
                     f"expected {t} data.{key} to be a string, found {_describe(value)} — "
@@ -618,7 +619,8 @@ def _seq(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
 
 
-def _truthy(value: object) -> bool:
+def js_truthy(value: object) -> bool:
+    """JavaScript truthiness of a JSON value."""
     if value is None or value is False:
         return False
     if isinstance(value, (int, float)) and not isinstance(value, bool):

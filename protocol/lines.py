@@ -79,6 +79,10 @@ class SdkLine:
     #: ``task:post`` of a breakpoint adds ``data.breakpointId`` from the task's
     #: ``metadata.breakpointId``.
     breakpoint_id: bool
+    #: ``task:post --status error`` of a ``shell`` effect commits an ``ok`` result whose
+    #: value is ``{success: false, exitCode, stdout, stderr, error}`` (6.x
+    #: ``coerceShellFailureResult``), so the process sees a failed command as a value.
+    shell_error_as_ok: bool
     #: Step ids derived from task, label, argument shape and occurrence, so branches of a
     #: ``ctx.parallel.all`` advance independently (6.x); else one global counter (0.0.x).
     derived_step_ids: bool
@@ -115,6 +119,7 @@ LINE_0_0 = SdkLine(
     session_id=False,
     rebuilds_state_cache=False,
     breakpoint_id=False,
+    shell_error_as_ok=False,
     derived_step_ids=False,
     known_events=_COMMON_EVENTS,
     default_runs_scope="repo",
@@ -129,6 +134,7 @@ LINE_6_0 = SdkLine(
     session_id=True,
     rebuilds_state_cache=True,
     breakpoint_id=True,
+    shell_error_as_ok=True,
     derived_step_ids=True,
     known_events=_COMMON_EVENTS
     | {

@@ -560,6 +560,10 @@ class ResultInput:
     finished_at: str | None = None
     metadata: dict[str, JsonValue] | None = None
     invocation_key: str | None = None
+    #: The error JSON exactly as given (``task:post --error FILE``), which 6.x reads when it
+    #: turns a shell effect's error into an ok ``{success: false, ...}`` value; absent, the
+    #: error's ``data`` (an object) or its fields stand for it.
+    error_payload: MaybeJson = NO_VALUE
 
 
 @frozen(kw_only=True)

@@ -67,6 +67,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import re
 import secrets
@@ -88,8 +89,17 @@ from protocol.errors import (
     UnknownEffectError,
 )
 from protocol.fsutil import check_effect_id, encode_text, fsync_dir, js_trim, safe_join
-from protocol.journal import JournalReader, event_checksum, repair_hint, run_harness
+from protocol.journal import (
+    JournalReader,
+    event_file_text,
+    js_truthy,
+    read_json_file,
+    repair_hint,
+    run_harness,
+    writer_sdk_version,
+)
 from protocol.jsonjs import JsonValue, dumps, loads, stable_clone, to_file_text
+from protocol.lines import SdkLine, ambient_session_id
 from protocol.lock import LockOptions, RunLock, pid_alive
 from protocol.models import (
     NO_VALUE,
@@ -103,6 +113,7 @@ from protocol.models import (
     Run,
     TaskResult,
 )
+from protocol.statecache import write_state_cache
 from protocol.ulid import next_ulid
 
 __all__ = [
@@ -409,6 +420,9 @@ class PreparedResult:
     event_data: dict[str, JsonValue]
     harness: str | None
     recorded_ms: int
+    line: SdkLine
+    sdk_version: str | None
+    session_id: str | None
     event_file: Path
     result_ref: str
     stdout_ref: str | None
@@ -423,21 +437,80 @@ class PreparedResult:
         return [tmp for tmp, _ in self.files] + [self.event_file]
 
 
-def _event_bytes(data: dict[str, JsonValue], harness: str | None, recorded_at: str) -> bytes:
-    # appendEvent: {harness, ...event} when the run has a harness and the event has none.
-    if harness is not None and "harness" not in data:
-        data = {"harness": harness, **data}
-    checksum = event_checksum("EFFECT_RESOLVED", recorded_at, data)
-    return encode_text(
-        to_file_text(
-            {
-                "type": "EFFECT_RESOLVED",
-                "recordedAt": recorded_at,
-                "data": data,
-                "checksum": checksum,
-            }
-        )
+def _event_bytes(
+    line: SdkLine,
+    data: dict[str, JsonValue],
+    *,
+    harness: str | None,
+    recorded_at: str,
+    sdk_version: str | None,
+    session_id: str | None,
+) -> bytes:
+    # appendEvent of the run's line: harness (first on 0.0.x, after the fields on 6.x),
+    # 6.x's sessionId and sdkVersion.
+    text, _, _ = event_file_text(
+        line,
+        "EFFECT_RESOLVED",
+        recorded_at,
+        data,
+        harness=harness,
+        sdk_version=sdk_version,
+        session_id=session_id,
     )
+    return encode_text(text)
+
+
+def _shell_failure_value(
+    payload: MaybeJson, error: EffectError | None, stdout: str | None, stderr: str | None
+) -> JsonValue:
+    """6.x ``task:post``'s ``coerceShellFailureResult`` for a shell effect posted as error."""
+    if payload is NO_VALUE:
+        if error is None:
+            payload = {"name": "Error", "message": "Task reported failure"}
+        else:
+            payload = cast(dict[str, JsonValue], cv.unstructure(error))
+    data: dict[str, JsonValue] | None = None
+    if isinstance(payload, dict):
+        inner = payload.get("data")
+        data = inner if isinstance(inner, dict) else payload
+
+    def text(key: str) -> str | None:
+        value = data.get(key) if data is not None else None
+        return value if isinstance(value, str) else None
+
+    exit_value = data.get("exitCode") if data is not None else None
+    exit_code: JsonValue = 1
+    if (
+        isinstance(exit_value, (int, float))
+        and not isinstance(exit_value, bool)
+        and math.isfinite(exit_value)
+    ):
+        exit_code = exit_value
+    message = text("error")
+    if message is None:
+        message = text("message")
+    if message is None:
+        message = f"Shell command exited with code {dumps(exit_code)}"
+    return {
+        "success": False,
+        "exitCode": exit_code,
+        "stdout": stdout if stdout is not None else (text("stdout") or ""),
+        "stderr": stderr if stderr is not None else (text("stderr") or ""),
+        "error": message,
+    }
+
+
+def _breakpoint_id(run: Run, record: EffectRecord) -> JsonValue:
+    """6.x: ``metadata.breakpointId`` of a breakpoint's ``task.json`` when truthy."""
+    if record.kind != "breakpoint" and record.task_id != "__sdk.breakpoint":
+        return None
+    try:
+        raw = read_json_file(safe_join(run.path, f"tasks/{record.effect_id}/task.json"))
+    except (OSError, ProtocolError, ValueError):
+        return None  # the SDK skips the enrichment when task.json is unreadable
+    metadata = raw.get("metadata") if isinstance(raw, dict) else None
+    value = metadata.get("breakpointId") if isinstance(metadata, dict) else None
+    return value if js_truthy(value) else None
 
 
 def _result_bytes(task_result: TaskResult) -> bytes:
@@ -482,6 +555,13 @@ def prepare_result(
     # Checked before anything is written, so a refused post leaves the run untouched.
     known = journal if journal is not None else _journal(run)
     record = _check_pending(known, run, effect_id, result.invocation_key)
+    line = run.line
+    if line.shell_error_as_ok and result.status == "error" and record.kind == "shell":
+        coerced = _shell_failure_value(result.error_payload, result.error, stdout, stderr)
+        result = attrs.evolve(result, status="ok", value=coerced, error=None)
+        value_text = _check_json(coerced, f"value for {effect_id}")
+        error = None
+    sdk_version = writer_sdk_version(run, known)
 
     rel_dir = f"tasks/{effect_id}"
     task_dir = safe_join(run.path, rel_dir, where=rel_dir)
@@ -541,6 +621,7 @@ def prepare_result(
             if result.metadata is not None
             else None,
             value=result_value,
+            sdk_version=sdk_version,
         )
         result_ref = f"{rel_dir}/result.json"
         make_dir(task_dir)
@@ -561,12 +642,24 @@ def prepare_result(
             finished_at=finished_at,
         )
         event_data = cast(dict[str, JsonValue], cv.unstructure(event))
+        if line.breakpoint_id:
+            breakpoint_id = _breakpoint_id(run, record)
+            if breakpoint_id is not None:
+                event_data["breakpointId"] = breakpoint_id
         harness = run_harness(run.path)
+        session_id = ambient_session_id(harness, os.environ) if line.session_id else None
         make_dir(journal_dir)
         event_file = _write_temp(
             journal_dir,
             "EFFECT_RESOLVED",
-            _event_bytes(event_data, harness, iso_from_ms(now)),
+            _event_bytes(
+                line,
+                event_data,
+                harness=harness,
+                recorded_at=iso_from_ms(now),
+                sdk_version=sdk_version,
+                session_id=session_id,
+            ),
         )
     except BaseException:
         _remove([tmp for tmp, _ in files], created)
@@ -581,6 +674,9 @@ def prepare_result(
         event_data=event_data,
         harness=harness,
         recorded_ms=now,
+        line=line,
+        sdk_version=sdk_version,
+        session_id=session_id,
         event_file=event_file,
         result_ref=result_ref,
         stdout_ref=stdout_ref,
@@ -656,7 +752,14 @@ def _refresh(slot_prepared: PreparedResult, record: EffectRecord) -> PreparedRes
 def _rerecord(prepared: PreparedResult, harness: str | None) -> PreparedResult:
     """The prepared result with its event rewritten for a run whose harness is ``harness``."""
     journal_dir = prepared.event_file.parent
-    data = _event_bytes(prepared.event_data, harness, prepared.recorded_at)
+    data = _event_bytes(
+        prepared.line,
+        prepared.event_data,
+        harness=harness,
+        recorded_at=prepared.recorded_at,
+        sdk_version=prepared.sdk_version,
+        session_id=ambient_session_id(harness, os.environ) if prepared.line.session_id else None,
+    )
     tmp = _write_temp(journal_dir, "EFFECT_RESOLVED", data)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(prepared.event_file)
@@ -741,6 +844,10 @@ def commit_locked(
             recorded_at=slot.recorded_at,
         )
     fsync_dir(journal_dir)
+    if run.line.rebuilds_state_cache:
+        # task:post's rebuildStateCache, once for the batch: the cache as the last post of
+        # the batch leaves it.
+        write_state_cache(run, _journal(run), slots[-1].prepared.sdk_version)
     return final
 
 

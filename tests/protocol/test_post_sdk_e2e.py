@@ -3,8 +3,13 @@
 One run with six parallel effects is created by the real SDK and copied twice; one copy gets
 its results from `babysitter task:post`, the other from `post_result`, with the same
 startedAt/finishedAt. The two run directories must then be identical byte for byte, except
-the new journal files' ULID (name), recordedAt and checksum, and our private directory.
-Finally `run:iterate` completes both copies with the same process output.
+the new journal files' ULID (name), recordedAt and checksum, the state cache's savedAt (6.x
+rebuilds it on every post), and our private directory. Finally `run:iterate` completes both
+copies with the same process output.
+
+Run on SDK 0.0.187 and on 6.0.3 (``.sdks/6.0.3``; skipped when absent), the latter also for
+a run created with ``--harness claude-code`` and session variables in the environment of both
+writers (6.x adds ``data.sessionId``).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sdk_helpers import SdkProject, find_cli
+from sdk_helpers import REPO, SdkProject, find_cli
 
 from protocol import (
     ResultInput,
@@ -94,24 +99,78 @@ def _files(root: Path) -> dict[str, bytes]:
 def _normalized_event(text: bytes) -> str:
     body = loads(text.decode("utf-8"))
     assert isinstance(body, dict)
-    assert body["checksum"] == event_checksum(body["type"], body["recordedAt"], body["data"])
+    assert body["checksum"] == event_checksum(
+        body["type"], body["recordedAt"], body["data"], body.get("sdkVersion")
+    )
     body["recordedAt"] = "<recordedAt>"
     body["checksum"] = "<checksum>"
     return to_file_text(body)
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> SdkProject:
+def _normalized_state(text: bytes) -> str:
+    body = loads(text.decode("utf-8"))
+    assert isinstance(body, dict)
+    # The rebuild's time, and the new events' ULID and recordedAt (= resolvedAt).
+    body["savedAt"] = "<savedAt>"
+    head = body["journalHead"]
+    assert isinstance(head, dict)
+    head["ulid"] = "<ulid>"
+    effects = body["effectsByInvocation"]
+    assert isinstance(effects, dict)
+    for summary in effects.values():
+        assert isinstance(summary, dict)
+        if "resolvedAt" in summary:
+            summary["resolvedAt"] = "<resolvedAt>"
+    return to_file_text(body)
+
+
+SDK6 = REPO / ".sdks" / "6.0.3" / "node_modules"
+SESSION_ENV = {"CLAUDE_ENV_FILE": "/tmp/claude-env-1", "AGENT_SESSION_ID": "agent-7"}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(("0.0.187", None), id="0.0.187"),
+        pytest.param(("6.0.3", None), id="6.0.3"),
+        pytest.param(("6.0.3", "claude-code"), id="6.0.3-harness-session"),
+    ]
+)
+def project(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[SdkProject, str, str | None]:
+    version, harness = request.param
     found = find_cli()
     if isinstance(found, str):
         pytest.skip(found)
-    return SdkProject(tmp_path_factory.mktemp("sdk-project"), found)
+    if version == "0.0.187":
+        return SdkProject(tmp_path, found), version, harness
+    cli = SDK6 / ".bin" / "babysitter"
+    if not cli.exists():
+        pytest.skip(f"{cli} is missing: install SDK 6.0.3 from ../shared/sdk/6.0.3 (.ci/run)")
+    project = SdkProject(tmp_path, cli)
+    for key in ("AGENT_SESSION_ID", "CLAUDE_ENV_FILE", "AGENT_TRUST_ENV_SESSION"):
+        monkeypatch.delenv(key, raising=False)
+    if harness is not None:
+        project.env.update(SESSION_ENV)
+        for key, value in SESSION_ENV.items():
+            monkeypatch.setenv(key, value)
+    return project, version, harness
 
 
-def test_post_result_matches_task_post_byte_for_byte(project: SdkProject) -> None:
+def test_post_result_matches_task_post_byte_for_byte(
+    project: tuple[SdkProject, str, str | None],
+) -> None:
     """Same results posted by task:post and post_result give identical run directories."""
-    process = project.write("proc.js", PROCESS)
-    run_dir = project.create_run(process)
+    project_, version, harness = project
+    _parity(project_, version, harness)
+
+
+def _parity(project: SdkProject, version: str, harness: str | None) -> None:
+    six = version.startswith("6.")
+    # 6.x's run:create makes .a5c/ an ES module package: a CommonJS process must be .cjs.
+    process = project.write("proc.cjs" if six else "proc.js", PROCESS)
+    flags = {"harness": harness} if harness is not None else {}
+    run_dir = project.create_run(process, **flags)
     waiting = project.iterate(run_dir)
     assert waiting["status"] == "waiting"
     actions = {a["taskDef"]["title"].split()[1]: a["effectId"] for a in waiting["nextActions"]}
@@ -168,6 +227,19 @@ def test_post_result_matches_task_post_byte_for_byte(project: SdkProject) -> Non
         assert _normalized_event(sdk_files.pop(sdk_name)) == _normalized_event(
             py_files.pop(py_name)
         )
+    if six:
+        state = "state/state.json"
+        assert _normalized_state(sdk_files.pop(state)) == _normalized_state(py_files.pop(state))
+        events = [loads(p.read_bytes().decode("utf-8")) for p in sorted(by_py.glob("journal/*"))]
+        assert all(isinstance(e, dict) and e["sdkVersion"] == version for e in events)
+        if harness is not None:
+            resolved = [e for e in events if isinstance(e, dict) and e["type"] == "EFFECT_RESOLVED"]
+            for event in resolved:
+                assert isinstance(event, dict)
+                data = event["data"]
+                assert isinstance(data, dict)
+                assert list(data)[-2:] == ["harness", "sessionId"]
+                assert data["sessionId"] == SESSION_ENV["CLAUDE_ENV_FILE"]
     assert sorted(sdk_files) == sorted(py_files)
     for name in sdk_files:
         assert sdk_files[name] == py_files[name], f"{name} differs"
@@ -182,6 +254,19 @@ def test_post_result_matches_task_post_byte_for_byte(project: SdkProject) -> Non
         outputs.append((copy / "state" / "output.json").read_bytes())
     assert outputs[0] == outputs[1]
     output = json.loads(outputs[1])
+    if six:
+        # 6.x's task:post turns a shell effect's error into an ok value.
+        assert output[3] == {
+            "name": "error",
+            "ok": {
+                "error": "Shell command exited with code 1",
+                "exitCode": 1,
+                "stderr": "",
+                "stdout": "",
+                "success": False,
+            },
+        }
+        return
     assert output[3] == {
         "name": "error",
         "caught": "ValidationError",
