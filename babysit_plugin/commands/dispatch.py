@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from babysit_plugin.cli import UsageError
-from babysit_plugin.commands import effectargs
+from babysit_plugin.commands import effectargs, isolateargs
 from babysit_plugin.runloop import progress
 from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, dispatch_run
 from protocol import jsonjs
@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument("--group", metavar="ID", help="only effects with this parallelGroupId")
     effectargs.add_effect_arguments(parser)
+    isolateargs.add_isolate_arguments(parser)
     parser.add_argument(
         "--dry-run", action="store_true", help="print the waves and exact commands; run nothing"
     )
@@ -89,6 +90,7 @@ def options_from_args(args: argparse.Namespace, out: TextIO) -> DispatchOptions:
         dry_run=args.dry_run,
         lock_timeout=args.lock_timeout,
         progress=display,
+        isolate=isolateargs.isolate_options(args),
     )
 
 

@@ -62,6 +62,8 @@ import gevent.event
 import gevent.pool
 import gevent.threadpool
 
+from babysit_plugin.isolate import IsolateOptions
+from babysit_plugin.isolate.session import Box, Isolation
 from babysit_plugin.runloop import definitions, execute, faults, heartbeat
 from babysit_plugin.runloop.poster import Poster, in_thread
 from babysit_plugin.runloop.progress import NullProgress, Progress
@@ -117,6 +119,7 @@ class DispatchOptions:
     handle_signals: bool = True
     lock_timeout: float = 10.0
     progress: Progress | None = None
+    isolate: IsolateOptions = attrs.field(factory=IsolateOptions)
 
 
 # -- the dispatcher -----------------------------------------------------------------------
@@ -182,6 +185,7 @@ class _Dispatcher:
         self.reader = JournalReader(run)
         # The journal as last read: results are prepared against it (the commit re-checks).
         self.journal: Journal | None = None
+        self.isolation = Isolation(run, self.store.root, options.isolate)
 
     # -- posting --------------------------------------------------------------------
 
@@ -236,6 +240,7 @@ class _Dispatcher:
             rep.status, rep.posted, rep.reason = "skipped", False, heartbeat.TAKEN_OVER
             return
         try:
+            saved = self._settle(saved, rep)
             prepared = self.io(
                 prepare_result,
                 self.run,
@@ -270,6 +275,36 @@ class _Dispatcher:
             rep.posted = True
         if claim is not None:
             self.store.release(claim)
+
+    def _settle(self, saved: SavedOutcome, rep: EffectReport) -> SavedOutcome:
+        """Finish a merge-back a killed dispatch left half done (see isolate.session)."""
+        with self.isolation.merge_lock:
+            as_outcome = execute.Outcome(
+                "ok" if saved.status == "ok" else "error",
+                value=saved.value,
+                has_value=saved.has_value,
+                error=saved.error,
+                metadata=saved.metadata,
+            )
+            conflict = self.isolation.settle(saved.effect_id, as_outcome)
+            if conflict is None:
+                return saved
+            saved = attrs.evolve(
+                saved,
+                status="error",
+                value=None,
+                has_value=False,
+                error=conflict.error,
+                metadata=conflict.metadata,
+            )
+            self.io(self.store.save_outcome, saved)
+            rep.status = "error"
+            rep.reason = str((conflict.error or {}).get("message"))
+            return saved
+
+    def _in_use(self, effect_id: str) -> bool:
+        info = self.store.read_claim(effect_id)
+        return info is not None and info.is_live()
 
     # -- recovery -------------------------------------------------------------------------
 
@@ -336,14 +371,19 @@ class _Dispatcher:
         """Perform, save, post: the body of one effect's greenlet."""
         action, rep = item.action, item.rep
         saved_ok = False
+        box: Box | None = None
         try:
             if self.interrupt.is_set:
                 rep.status = "skipped"
                 rep.reason = self.interrupt.reason()
                 return
             work_dir = self.store.attempt_dir(claim)
+            ctx = item.ctx
+            if self.isolation.isolates(ctx.kind):
+                box = self.isolation.setup(action.effect_id)
+                ctx = attrs.evolve(ctx, workspace=box.workspace)
             # Planned again for this attempt: prompt and answer files live in its directory.
-            plan = execute.plan_effect(item.ctx, self.options.exec, work_dir)
+            plan = execute.plan_effect(ctx, self.options.exec, work_dir)
             rep.started_at = time.time()
             self.progress.started(rep)
             outcome = execute.perform(
@@ -372,9 +412,14 @@ class _Dispatcher:
                 invocation_key=action.invocation_key,
                 token=claim.token,
             )
-            with self.store.holding(claim) as ours:
-                if ours:
-                    self.io(self.store.save_outcome, saved)
+            if box is None:
+                ours = self._save_if_ours(claim, saved)
+            else:
+                merged = self._merge_back(box, outcome, saved, claim)
+                ours = merged is not None
+                if merged is not None:
+                    saved = merged
+                    outcome = attrs.evolve(outcome, error=saved.error)
             if not ours:
                 rep.status, rep.reason = "skipped", heartbeat.TAKEN_OVER
                 return
@@ -400,7 +445,55 @@ class _Dispatcher:
                 # Nothing to post: give the effect back, pending, to the next dispatch.
                 self.store.release(claim)
                 self.store.drop_logs(action.effect_id, claim.token)
+            if box is not None:
+                self.isolation.discard(box)
             self.progress.finished(rep)
+
+    def _save_if_ours(self, claim: Claim, saved: SavedOutcome) -> bool:
+        """Save the outcome unless the claim was taken over; whether it was saved."""
+        with self.store.holding(claim) as ours:
+            if ours:
+                self.io(self.store.save_outcome, saved)
+        return ours
+
+    def _merge_back(
+        self, box: Box, outcome: execute.Outcome, saved: SavedOutcome, claim: Claim
+    ) -> SavedOutcome | None:
+        """Merge an isolated effect back (one at a time) and save its outcome.
+
+        None: the claim was taken over before the outcome was saved (nothing applied).
+        """
+        with self.isolation.merge_lock:
+            merged, plan = self.isolation.merge_back(box, outcome)
+            saved = attrs.evolve(
+                saved,
+                status="ok" if merged.status == "ok" else "error",
+                value=merged.value,
+                has_value=merged.has_value,
+                error=merged.error,
+                metadata=merged.metadata,
+            )
+            if plan is not None:
+                self.isolation.record(box, plan)
+                faults.point("isolate:record-written")
+            if not self._save_if_ours(claim, saved):
+                self.isolation.drop_record(box.effect_id)
+                return None
+            if plan is None:
+                return saved
+            faults.point("isolate:applying")
+            conflict = self.isolation.apply(box, plan, merged)
+            if conflict is not None:
+                saved = attrs.evolve(
+                    saved,
+                    status="error",
+                    value=None,
+                    has_value=False,
+                    error=conflict.error,
+                    metadata=conflict.metadata,
+                )
+                self._save_if_ours(claim, saved)
+            return saved
 
     def _keep_if_large(self, claim: Claim, path: Path | None) -> Path | None:
         if path is None:
@@ -463,6 +556,7 @@ class _Dispatcher:
         ready = self.claim_wave(items)
         if not ready:
             return
+        self.isolation.new_wave()
         size = self.options.max_concurrency or len(ready)
         if wave.max_concurrency:
             size = min(size, wave.max_concurrency)
@@ -631,11 +725,18 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
             # Selected (task definitions read) before the state directory is touched, so
             # a run whose input is refused is left byte for byte as it was.
             selected = _select(run, pending, options, report)
+            if options.isolate.enabled:
+                # Refused (one line, nothing run) before the state directory is touched.
+                dispatcher.isolation.open()
             if not options.dry_run:
                 dispatcher.store.ensure()
                 beat = heartbeat.start(dispatcher.store)
                 if options.actions is not None:
                     definitions.remember(dispatcher.store, run, selected)
+                dispatcher.isolation.prune(
+                    dispatcher._in_use,
+                    lambda eid: dispatcher.store.load_outcome(eid) is not None,
+                )
                 recovered = dispatcher.recover(pending)
             actions = [a for a in selected if a.effect_id not in recovered]
             report.waves = build_waves(actions)

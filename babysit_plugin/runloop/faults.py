@@ -20,6 +20,15 @@ Points, in the order a dispatch meets them:
 ``outcome:dropping``       posted; the saved outcome is about to be deleted
 ``claim:releasing``        about to give a claim back
 
+Reached only by isolated effects (``--isolate worktree``), in this order:
+
+``isolate:snapshot``       the wave's snapshot commit was written
+``isolate:worktree-added`` the effect's worktree is checked out; the effect not started
+``isolate:merge-planned``  the merge-back is computed; nothing recorded or written
+``isolate:record-written`` the clean merge is recorded; the outcome not saved yet
+``isolate:applying``       outcome saved; about to write the merge into the working tree
+``isolate:applied``        the merge is written; its record not dropped yet
+
 The three ``lock:``/``post:`` points live inside :mod:`protocol`, which stays
 free of test hooks: when armed, this module wraps the steps of
 :func:`protocol.results.commit_results` (``commit_locked``, entered once the
@@ -58,6 +67,15 @@ POINTS = (
     "claim:releasing",
 )
 
+ISOLATE_POINTS = (
+    "isolate:snapshot",
+    "isolate:worktree-added",
+    "isolate:merge-planned",
+    "isolate:record-written",
+    "isolate:applying",
+    "isolate:applied",
+)
+
 
 class _Armed:
     target: str | None = None
@@ -82,9 +100,10 @@ def parse(spec: str) -> tuple[str, int]:
     name, sep, count = spec.strip().rpartition(":")
     if not sep or not count.isdigit():
         name, count = spec.strip(), "1"
-    if name not in POINTS:
+    if name not in POINTS and name not in ISOLATE_POINTS:
         raise ValueError(
-            f"{ENV}={spec!r}: expected POINT[:N] with POINT one of {', '.join(POINTS)}, "
+            f"{ENV}={spec!r}: expected POINT[:N] with POINT one of "
+            f"{', '.join(POINTS + ISOLATE_POINTS)}, "
             f"found {name!r} — fix the variable or unset it"
         )
     if int(count) < 1:
