@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from babysit_plugin.cli import UsageError
-from babysit_plugin.commands import effectargs, isolateargs
+from babysit_plugin.commands import effectargs, isolateargs, runarg
 from babysit_plugin.runloop import progress
 from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, dispatch_run
 from protocol import jsonjs
@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (.a5c/runs/<id>)")
+    runarg.add_run_argument(parser)
     parser.add_argument(
         "--actions",
         metavar="FILE|-",
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     out = sys.stdout
     options = options_from_args(args, out)
     t0 = time.monotonic()
-    report = dispatch_run(args.run_dir, options)
+    report = dispatch_run(runarg.run_dir_of(args), options)
     if args.json:
         out.write(jsonjs.dumps(report.to_json()) + "\n")
     elif args.dry_run:

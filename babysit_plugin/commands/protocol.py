@@ -13,7 +13,7 @@
   ``--error`` posts ``{"name": "Error", "message": "Task reported failure"}``.
 - ``--started-at`` and ``--finished-at`` default to one "now" timestamp.
 - ``--metadata`` that is not a JSON object is ignored, as the SDK ignores it.
-- RUN_DIR may also be a run id under ``.a5c/runs`` (or ``$BABYSITTER_RUNS_DIR``).
+- RUN_DIR may also be a run id, found as the SDK finds it (:mod:`protocol.locate`).
 
 Differences: ``task:post`` exits 1 after committing an error result, ``post`` exits 0 (the
 post succeeded); ``--value`` with ``--status error`` and ``--error`` with ``--status ok`` are
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TextIO
 
 from babysit_plugin.cli import UsageError
-from babysit_plugin.commands import argtypes
+from babysit_plugin.commands import argtypes, runarg
 from protocol import (
     NO_VALUE,
     EffectError,
@@ -56,13 +56,10 @@ from protocol import (
     read_journal,
     verify_run,
 )
+from protocol.locate import collapse_doubled
 
-_DEFAULT_RUNS_DIR = ".a5c/runs"
-_RUNS_DIR_ENV = "BABYSITTER_RUNS_DIR"
 _A5C_PREFIX = re.compile(r"^\.a5c[/\\]")
 _WINDOWS_ABS = re.compile(r"^[A-Za-z]:[\\/]")
-_DOUBLED_RUNS = re.compile(r"([/\\]?\.a5c[/\\]runs)[/\\]\.a5c[/\\]runs([/\\]|$)")
-_DOUBLED_A5C = re.compile(r"([/\\]\.a5c)[/\\]\.a5c([/\\])")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -73,7 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="List the pending effects of a run as `babysitter run:iterate` reports "
         "them (same order, parallelGroupId and pendingCount), read from the journal alone.",
     )
-    pending.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (or run id)")
+    runarg.add_run_argument(pending)
     pending.add_argument("--json", action="store_true", help="print JSON instead of a table")
     pending.set_defaults(handler=run_pending)
 
@@ -83,7 +80,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=(__doc__ or "").split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    post.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (or run id)")
+    runarg.add_run_argument(post)
     post.add_argument("effect_id", metavar="EFFECT_ID", help="the pending effect to resolve")
     post.add_argument("--status", required=True, type=_status, metavar="ok|error")
     post.add_argument("--value", metavar="FILE", help="JSON file holding the value (- = stdin)")
@@ -114,7 +111,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "required fields, one resolution per effect, task and result files. "
         "Exit 0 when valid, 1 with the problems listed.",
     )
-    verify.add_argument("run_dir", metavar="RUN_DIR", help="the run directory (or run id)")
+    runarg.add_run_argument(verify)
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
     verify.set_defaults(handler=run_verify)
 
@@ -127,38 +124,6 @@ def _status(text: str) -> str:
 
 
 _seconds = argtypes.seconds(zero_allowed=True)
-
-
-# --- locating the run -------------------------------------------------------------------
-
-
-def _collapse(path: str) -> str:
-    # collapseDoubledA5cRuns: .a5c/runs/.a5c/runs -> .a5c/runs, .a5c/.a5c/ -> .a5c/
-    while _DOUBLED_RUNS.search(path):
-        path = _DOUBLED_RUNS.sub(r"\1\2", path, count=1)
-    while _DOUBLED_A5C.search(path):
-        path = _DOUBLED_A5C.sub(r"\1\2", path, count=1)
-    return path
-
-
-def resolve_run_dir(arg: str, cwd: Path | None = None) -> Path:
-    """Where ``babysitter`` finds run ``arg``; the path from ``cwd`` when neither exists.
-
-    As the SDK's ``resolveRunDir``: an absolute path is used as given; a relative one is
-    tried under the runs directory (``.a5c/runs`` or ``$BABYSITTER_RUNS_DIR``) first, then
-    from the current directory.
-    """
-    base = Path.cwd() if cwd is None else cwd
-    if os.path.isabs(arg):
-        return Path(_collapse(os.path.normpath(arg)))
-    runs = os.environ.get(_RUNS_DIR_ENV) or _DEFAULT_RUNS_DIR
-    norm_runs = os.path.normpath(runs).replace("\\", "/").rstrip("/")
-    norm_arg = os.path.normpath(arg).replace("\\", "/").rstrip("/")
-    from_cwd = Path(_collapse(os.path.normpath(base / arg)))
-    if norm_runs and (norm_arg == norm_runs or norm_arg.startswith(norm_runs + "/")):
-        return from_cwd
-    standard = Path(_collapse(os.path.normpath(base / runs / arg)))
-    return standard if standard.exists() else from_cwd
 
 
 # --- pending ----------------------------------------------------------------------------
@@ -247,7 +212,7 @@ def pending_table(run: Run, actions: Sequence[PendingAction]) -> list[str]:
 
 def run_pending(args: argparse.Namespace) -> int:
     """``babysit-plugin pending RUN_DIR [--json]``."""
-    run = open_run(resolve_run_dir(args.run_dir))
+    run = open_run(runarg.run_dir_of(args))
     actions = pending_actions(run, read_journal(run))
     if args.json:
         print(jsonjs.dumps(pending_json(run, actions)))
@@ -265,7 +230,7 @@ def _input_path(run: Run, candidate: str) -> Path:
         return Path(candidate)
     if _A5C_PREFIX.match(candidate):
         return Path.cwd() / candidate
-    return Path(_collapse(str(run.path / candidate)))
+    return Path(collapse_doubled(str(run.path / candidate)))
 
 
 def _read_text(run: Run, flag: str, candidate: str, stdin: TextIO) -> tuple[str, str]:
@@ -421,7 +386,7 @@ class _WaitNotice:
 
 def run_post(args: argparse.Namespace) -> int:
     """``babysit-plugin post RUN_DIR EFFECT_ID --status ok|error ...``."""
-    run = open_run(resolve_run_dir(args.run_dir))
+    run = open_run(runarg.run_dir_of(args))
     result = build_result(run, args)
     receipt = post_result(
         run,
@@ -466,7 +431,7 @@ def run_post(args: argparse.Namespace) -> int:
 
 def run_verify(args: argparse.Namespace) -> int:
     """``babysit-plugin verify RUN_DIR [--json]``: exit 0 when valid, 1 with the problems."""
-    path = resolve_run_dir(args.run_dir)
+    path = runarg.run_dir_of(args)
     report = verify_run(path)
     errors = [p for p in report.problems if p.severity == "error"]
     if args.json:

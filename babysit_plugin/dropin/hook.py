@@ -49,7 +49,7 @@ from babysit_plugin.runloop import definitions
 from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, dispatch_run
 from babysit_plugin.runloop.execute import ExecOptions, timeout_hint
 from babysit_plugin.runloop.store import PluginStore
-from protocol import actions_from_payload, jsonjs, open_run
+from protocol import actions_from_payload, jsonjs, locate, open_run
 from protocol.errors import PayloadError, ProtocolError, RunNotFoundError
 from protocol.fsutil import atomic_write, ensure_private_dir
 from protocol.jsonjs import JsonValue
@@ -167,8 +167,15 @@ def locate_run(run_id: str, bases: Sequence[Path]) -> Path:
 
     ``run:iterate`` runs hooks in ``dirname(dirname(dirname(runDir)))``, so the run is
     ``<base>/<a>/<b>/<runId>``: ``.a5c/runs/<runId>`` first, then any other such directory
-    holding a ``run.json``.
+    holding a ``run.json``. Before that, the places the SDK itself looks in from each base
+    (:func:`protocol.locate.locate_run`: ``$BABYSITTER_RUNS_DIR``, the runs scope,
+    ``~/.a5c/runs`` on 6.x), with the environment ``run:iterate`` gave the hook.
     """
+    for base in dict.fromkeys(bases):
+        try:
+            return locate.locate_run(run_id, cwd=base, env=os.environ, home=Path.home())
+        except RunNotFoundError:
+            continue
     seen: list[Path] = []
     for base in bases:
         if base in seen:
