@@ -37,11 +37,12 @@ COMMAND_MODULES = {
     "post": "commands.protocol",
     "verify": "commands.protocol",
     "dispatch": "commands.dispatch",
+    "status": "commands.status",
     "hook": "commands.dropin",
     "install": "commands.dropin",
     "demo": "commands.dropin",
 }
-_ALL_MODULES = ("commands.protocol", "commands.dispatch", "commands.dropin")
+_ALL_MODULES = ("commands.protocol", "commands.dispatch", "commands.status", "commands.dropin")
 
 
 def _command_of(argv: Sequence[str]) -> str | None:

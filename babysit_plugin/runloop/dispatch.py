@@ -272,6 +272,7 @@ class _Dispatcher:
             return
         else:
             self.io(self.store.drop_outcome, saved.effect_id)
+            self.store.note_posted(saved, claim)
             rep.posted = True
         if claim is not None:
             self.store.release(claim)

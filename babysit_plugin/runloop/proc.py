@@ -67,6 +67,7 @@ import gevent.socket
 from gevent import subprocess
 
 from babysit_plugin.runloop import faults
+from babysit_plugin.runloop.store import last_output
 
 #: Default number of bytes kept per captured stream (streams sent to files are
 #: not limited here).
@@ -479,25 +480,6 @@ def run_process(
         kill_grace=kill_grace,
         stall_timeout=stall_timeout,
     )
-
-
-def last_output(paths: Sequence[Path | None], since: float = 0.0) -> float:
-    """When the child last wrote to one of its log files: the newest mtime, at least ``since``.
-
-    The child writes its log files itself (nothing of ours sits in between), so the
-    kernel's modification time of each file is the time of its last write; a file just
-    opened for it has the time it was created.  Cheap (one ``stat`` per file) and true
-    even while the dispatcher itself is stopped.
-    """
-    newest = since
-    for path in paths:
-        if path is None:
-            continue
-        try:
-            newest = max(newest, os.stat(path).st_mtime)
-        except OSError:
-            continue
-    return newest
 
 
 def _spawn_std(

@@ -12,6 +12,7 @@ through the ``.gitignore`` holding ``*`` that is written with it)::
       outcomes/<effectId>.json        a finished effect's result, saved before posting
       logs/<effectId>/<token>/stdout.log, stderr.log   one directory per attempt
       kept/<effectId>/<token>-stdout.log   whole logs too big to post (never cleaned)
+      posted.jsonl                    one line per posted effect, for ``status``
       definitions/<effectId>.json     the task definition run:iterate printed, when the
                                       run's task.json lacks it (SDK 0.0.162-0.0.174)
 
@@ -60,7 +61,7 @@ import socket
 import stat
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -95,6 +96,9 @@ STATE_DIR_NAME = PRIVATE_DIR
 Sleep = Callable[[float], None]
 
 _MUTEX_TIMEOUT = 30.0
+
+#: One line per posted effect (``status`` reads it), under the state directory.
+POSTED_FILE = "posted.jsonl"
 
 #: Largest claim or saved-outcome file read (a value is at most 10 MiB of text).
 READ_LIMIT = 64 * 1024 * 1024
@@ -223,6 +227,25 @@ def read_regular_stat(path: Path, limit: int = READ_LIMIT) -> tuple[bytes, os.st
         return data, st
     finally:
         os.close(fd)
+
+
+def last_output(paths: Sequence[Path | None], since: float = 0.0) -> float:
+    """When the child last wrote to one of its log files: the newest mtime, at least ``since``.
+
+    The child writes its log files itself (nothing of ours sits in between), so the
+    kernel's modification time of each file is the time of its last write; a file just
+    opened for it has the time it was created.  Cheap (one ``stat`` per file) and true
+    even while the dispatcher itself is stopped.
+    """
+    newest = since
+    for path in paths:
+        if path is None:
+            continue
+        try:
+            newest = max(newest, os.stat(path).st_mtime)
+        except OSError:
+            continue
+    return newest
 
 
 class PluginStore:
@@ -478,6 +501,10 @@ class PluginStore:
                 out.append(info)
         return out
 
+    def claim_ids(self) -> list[str]:
+        """Ids of the effects that have a claim file."""
+        return self._ids_in(self.claims_dir)
+
     def drop_claim(self, effect_id: str) -> None:
         """Delete an effect's claim whoever holds it (the effect is resolved)."""
         self.held.pop(effect_id, None)
@@ -554,6 +581,50 @@ class PluginStore:
         if token is not None:
             with contextlib.suppress(OSError):
                 effect_dir.rmdir()
+
+    # -- what was posted (for ``status``) ------------------------------------------------
+
+    def note_posted(self, saved: SavedOutcome, claim: Claim | None) -> None:
+        """Append one line to ``posted.jsonl``: this effect's result was committed.
+
+        Informational only (``status`` shows posted effects from it; nothing is decided
+        by it), so it is appended without fsync; a line is far below ``PIPE_BUF``, so
+        concurrent appends never interleave.
+        """
+        note: dict[str, JsonValue] = {
+            "effectId": saved.effect_id,
+            "status": saved.status,
+            "startedAt": saved.started_at,
+            "finishedAt": saved.finished_at,
+            "postedAt": _now_iso(),
+            "pid": self._pid,
+            "host": self._host,
+        }
+        if claim is not None:
+            note["attempt"] = claim.info.attempt
+        line = jsonjs.dumps({k: v for k, v in note.items() if v is not None}, indent=None)
+        path = self._safe(f"{STATE_DIR_NAME}/{POSTED_FILE}")
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode("utf-8"))
+        finally:
+            os.close(fd)
+
+    def posted_notes(self) -> dict[str, dict[str, JsonValue]]:
+        """The last ``posted.jsonl`` line of each effect (unreadable lines skipped)."""
+        try:
+            raw = read_regular(self._safe(f"{STATE_DIR_NAME}/{POSTED_FILE}"))
+        except (OSError, UnsafePathError):
+            return {}
+        notes: dict[str, dict[str, JsonValue]] = {}
+        for line in raw.decode("utf-8", errors="replace").splitlines():
+            try:
+                data = jsonjs.loads(line)
+            except ValueError:
+                continue
+            if isinstance(data, dict) and isinstance(data.get("effectId"), str):
+                notes[str(data["effectId"])] = data
+        return notes
 
     def log_effect_ids(self) -> list[str]:
         try:
@@ -632,6 +703,7 @@ __all__ = [
     "StoreError",
     "find_orphans",
     "kill_orphans",
+    "last_output",
     "pid_alive",
     "process_start_ticks",
     "read_regular",
