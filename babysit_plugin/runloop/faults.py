@@ -47,8 +47,6 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from gevent import subprocess as gsub
-
 from protocol import results
 
 ENV = "BABYSIT_PLUGIN_FAULT"
@@ -147,6 +145,10 @@ def _install_wrappers() -> None:
         point("post:appended")
 
     setattr(results, "install_event", install_event_and_report)  # noqa: B010
+
+    # Imported only when a point is armed: ``status`` imports the store (hence this
+    # module) and must start without gevent.
+    from gevent import subprocess as gsub
 
     popen = gsub.Popen
 
