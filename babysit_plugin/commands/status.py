@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from babysit_plugin.commands import argtypes
-from babysit_plugin.commands.protocol import resolve_run_dir
+from babysit_plugin.commands import argtypes, runarg
 from babysit_plugin.runloop.inspect import EffectView, RunView, inspect_run
 from protocol import jsonjs
 
@@ -36,7 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("run_dir", metavar="RUN", help="the run directory (or run id)")
+    runarg.add_run_argument(parser)
     parser.add_argument("--json", action="store_true", help="print a JSON document")
     parser.add_argument(
         "--watch",
@@ -155,7 +154,7 @@ def watch(run_dir: Path, *, interval: float, as_json: bool, out: TextIO, tty: bo
 
 def run(args: argparse.Namespace) -> int:
     """Handle ``babysit-plugin status``."""
-    run_dir = resolve_run_dir(args.run_dir)
+    run_dir = runarg.run_dir_of(args)
     out = sys.stdout
     if args.watch:
         return watch(run_dir, interval=args.interval, as_json=args.json, out=out, tty=out.isatty())
