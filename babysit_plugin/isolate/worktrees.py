@@ -33,8 +33,7 @@ def create(repo: Repo, path: Path, snapshot: str, links: Iterable[str]) -> Path:
     Each of ``links`` (relative to the user's workspace) becomes a symlink to
     the user's own copy.
     """
-    if os.path.lexists(path):
-        remove(repo, path)
+    remove(repo, path)
     path.parent.mkdir(parents=True, exist_ok=True)
     git(repo.toplevel, "worktree", "add", "--detach", "--quiet", str(path), snapshot)
     workspace = path / repo.workspace_rel if repo.workspace_rel else path
@@ -49,6 +48,8 @@ def create(repo: Repo, path: Path, snapshot: str, links: Iterable[str]) -> Path:
 
 
 def _admin_entries_for(repo_common: Path, path: Path) -> list[Path]:
+    """Admin entries of the worktree at ``path``: pointing at it, or half made by a killed
+    ``git worktree add`` (no ``gitdir`` or ``commondir`` yet) under its name."""
     found: list[Path] = []
     admin = repo_common / "worktrees"
     with contextlib.suppress(OSError):
@@ -56,8 +57,12 @@ def _admin_entries_for(repo_common: Path, path: Path) -> list[Path]:
             try:
                 pointer = (entry / "gitdir").read_text().strip()
             except OSError:
-                continue
-            if Path(pointer).parent == path:
+                pointer = ""
+            mine = bool(pointer) and Path(pointer).parent == path
+            half_made = (not pointer or not (entry / "commondir").exists()) and (
+                entry.name.rstrip("0123456789") in (path.name, path.name.rstrip("0123456789"))
+            )
+            if mine or half_made:
                 found.append(entry)
     return found
 
