@@ -4,36 +4,33 @@ An adapter turns a :class:`HarnessRequest` into an :class:`Invocation` (argv,
 stdin, working directory) and turns the CLI's output back into answer text
 (:meth:`Adapter.unwrap`), undoing the CLI's JSON envelope where it has one.
 
-Built-in adapters (flags as the SDK's ``harness/invoker.js`` and the harness
-modules beside it describe each CLI; the workspace is the repository root that
-holds ``.a5c/``):
+Built-in adapters (flags pinned by tests against the recorded ``--help`` of
+the CLI version in ``checked_against``, ``tests/fixtures/cli-help/``; the
+workspace is the repository root that holds ``.a5c/``):
 
 ==============  =================================================================
 claude-code     ``claude -p --output-format json --dangerously-skip-permissions``,
                 prompt on stdin; envelope ``{"type": "result", "is_error",
                 "result"}`` (a list of messages with ``--verbose``: its last
-                ``result`` item)
+                ``result`` item).  As root it needs ``IS_SANDBOX=1`` (refused
+                with that advice otherwise)
 codex           ``codex exec --dangerously-bypass-approvals-and-sandbox
                 --skip-git-repo-check -C WS --output-last-message FILE -``, prompt on
-                stdin (as the SDK does); answer: FILE, else stdout
-pi              ``pi -p PROMPT``
-gemini-cli      ``gemini -p PROMPT --output-format json --yolo``; envelope
-                ``{"response", "error"?}``
-opencode        ``opencode run PROMPT``
-cursor          ``cursor-agent -p --output-format json -f --trust --approve-mcps
-                --workspace WS PROMPT`` (``cursor agent ...`` when only ``cursor``
+                stdin; answer: FILE, else stdout
+pi              ``pi -p``, prompt on stdin
+gemini-cli      ``gemini --output-format json --yolo --skip-trust``, prompt on
+                stdin; envelope ``{"response", "error"?}``
+opencode        ``opencode run --auto``, prompt on stdin
+cursor          ``agent -p --output-format json -f --trust --approve-mcps
+                --workspace WS PROMPT`` (``cursor-agent`` when only the old name
                 is installed); envelope as claude-code
-github-copilot  ``copilot -p PROMPT --allow-all-tools``
-sdk[:NAME]      ``babysitter harness:invoke NAME --prompt PROMPT --workspace WS
-                --json`` (NAME defaults to claude-code); envelope
-                ``{"success", "output", "exitCode"}``
+github-copilot  ``copilot -p PROMPT -s --allow-all-tools``
+sdk[:NAME]      refused: SDK 0.0.187's ``harness:invoke`` cannot drive the CLIs
 ==============  =================================================================
 
-``--model M`` is added for every CLI that takes one.  Children run in the
-workspace.  A custom ``--harness-command`` replaces all of this: its tokens get
-``{prompt_file}``, ``{task_file}``, ``{effect_id}``, ``{run_dir}`` and
-``{workspace}`` substituted, the prompt is also given on stdin, and its stdout
-is the answer (no envelope).
+Cursor and Copilot take the prompt only as an argument; one over
+:data:`ARGV_PROMPT_LIMIT` bytes is replaced there by an order to read the
+prompt file (Linux refuses one argument over 128 KiB).
 """
 
 from __future__ import annotations
@@ -137,6 +134,30 @@ class UnknownHarness(ValueError):
     """A harness name that no adapter answers to."""
 
 
+class HarnessRefused(Exception):
+    """The harness cannot run here as things are; the message says how to proceed."""
+
+
+#: Largest prompt (bytes) passed as one argv string; Linux refuses a single
+#: argument over 128 KiB (MAX_ARG_STRLEN) with E2BIG, so longer prompts of CLIs
+#: that cannot read stdin go in the prompt file, which the argv points to.
+ARGV_PROMPT_LIMIT = 100 * 1024
+
+
+def argv_prompt(request: HarnessRequest) -> str:
+    """The prompt as an argv string, or for a long one an order to read the prompt file."""
+    if len(request.prompt.encode("utf-8")) <= ARGV_PROMPT_LIMIT:
+        return request.prompt
+    return (
+        f"Read the file {request.prompt_file} and perform the task it describes in full, "
+        "following every instruction in it, including the form of the answer."
+    )
+
+
+def _euid() -> int:
+    return os.geteuid() if hasattr(os, "geteuid") else -1
+
+
 def _which(name: str, env: Mapping[str, str]) -> str | None:
     return shutil.which(name, path=env.get("PATH", os.defpath))
 
@@ -148,6 +169,12 @@ class Adapter:
     executable: str = ""
     install: str = ""
     stdin_prompt: bool = False
+    #: The CLI version whose recorded ``--help`` (tests/fixtures/cli-help/) pins these flags.
+    checked_against: str = ""
+
+    def preflight(self, env: Mapping[str, str]) -> str | None:
+        """Why this harness cannot run with ``env`` (and how to proceed), or None."""
+        return None
 
     def locate(self, env: Mapping[str, str], workspace: Path) -> str:
         """The path of the executable, or raise :class:`HarnessNotFound`."""
@@ -160,6 +187,10 @@ class Adapter:
         raise NotImplementedError
 
     def invocation(self, request: HarnessRequest, env: Mapping[str, str]) -> Invocation:
+        """The call to make, or raise :class:`HarnessRefused` / :class:`HarnessNotFound`."""
+        refusal = self.preflight(env)
+        if refusal is not None:
+            raise HarnessRefused(refusal)
         exe = self.locate(env, request.workspace)
         return Invocation(
             argv=(exe, *self.args(request)),
@@ -207,7 +238,19 @@ class ClaudeCode(Adapter):
     name = "claude-code"
     executable = "claude"
     install = "install it with `npm install -g @anthropic-ai/claude-code`"
+    checked_against = "claude-code 2.1.197"
     stdin_prompt = True
+
+    def preflight(self, env: Mapping[str, str]) -> str | None:
+        # claude refuses --dangerously-skip-permissions when uid 0, unless
+        # IS_SANDBOX=1 or CLAUDE_CODE_BUBBLEWRAP is set (its own check).
+        if _euid() != 0 or env.get("IS_SANDBOX") == "1" or env.get("CLAUDE_CODE_BUBBLEWRAP"):
+            return None
+        return (
+            "claude-code harness: claude refuses --dangerously-skip-permissions as root — in a "
+            "container or sandbox set IS_SANDBOX=1 in the environment of babysit-plugin, or run "
+            "it as a non-root user"
+        )
 
     def args(self, request: HarnessRequest) -> list[str]:
         return [
@@ -226,6 +269,7 @@ class Codex(Adapter):
     name = "codex"
     executable = "codex"
     install = "install it with `npm install -g @openai/codex`"
+    checked_against = "codex 0.171.0"
     stdin_prompt = True
 
     def answer_file(self, request: HarnessRequest) -> Path | None:
@@ -256,18 +300,25 @@ class Pi(Adapter):
     name = "pi"
     executable = "pi"
     install = "install it with `npm install -g @mariozechner/pi-coding-agent`"
+    checked_against = "pi 0.73.1"
+    # pi reads piped stdin as the message and switches to print mode.
+    stdin_prompt = True
 
     def args(self, request: HarnessRequest) -> list[str]:
-        return ["-p", *self._model(request), request.prompt]
+        return ["-p", *self._model(request)]
 
 
 class GeminiCli(Adapter):
     name = "gemini-cli"
     executable = "gemini"
     install = "install it with `npm install -g @google/gemini-cli`"
+    checked_against = "gemini-cli 0.61.0"
+    # Without -p, piped stdin is the prompt and the run is headless.  Without
+    # --skip-trust an untrusted folder downgrades --yolo (and, logged in, exits 55).
+    stdin_prompt = True
 
     def args(self, request: HarnessRequest) -> list[str]:
-        return ["-p", request.prompt, "--output-format", "json", "--yolo", *self._model(request)]
+        return ["--output-format", "json", "--yolo", "--skip-trust", *self._model(request)]
 
     def unwrap(self, stdout: str, answer_file_text: str | None) -> Answer:
         data = _parse_json(stdout)
@@ -286,31 +337,31 @@ class OpenCode(Adapter):
     name = "opencode"
     executable = "opencode"
     install = "install it with `npm install -g opencode-ai`"
+    checked_against = "opencode 1.18.33"
+    # `run` appends piped stdin to the message; --auto approves permission
+    # prompts (without it every one is rejected headless).
+    stdin_prompt = True
 
     def args(self, request: HarnessRequest) -> list[str]:
-        return ["run", *self._model(request), request.prompt]
+        return ["run", "--auto", *self._model(request)]
 
 
 class Cursor(Adapter):
     name = "cursor"
-    executable = "cursor-agent"
-    install = "install the Cursor CLI (`cursor-agent`, from https://cursor.com/cli)"
+    executable = "agent"
+    install = "install the Cursor CLI (`agent`, from https://cursor.com/cli)"
+    checked_against = "cursor-docs 2026-12"
 
     def locate(self, env: Mapping[str, str], workspace: Path) -> str:
-        found = _which("cursor-agent", env)
-        if found is not None:
-            return found
-        found = _which("cursor", env)
-        if found is not None:
-            return found
-        raise HarnessNotFound(self.name, "cursor-agent", self.install)
+        # The CLI is `agent` now; `cursor-agent` is the name older installs have.
+        for name in ("agent", "cursor-agent"):
+            found = _which(name, env)
+            if found is not None:
+                return found
+        raise HarnessNotFound(self.name, "agent", self.install)
 
-    def invocation(self, request: HarnessRequest, env: Mapping[str, str]) -> Invocation:
-        exe = self.locate(env, request.workspace)
-        sub = [] if os.path.basename(exe) == "cursor-agent" else ["agent"]
-        argv = (
-            exe,
-            *sub,
+    def args(self, request: HarnessRequest) -> list[str]:
+        return [
             "-p",
             "--output-format",
             "json",
@@ -320,9 +371,8 @@ class Cursor(Adapter):
             "--workspace",
             str(request.workspace),
             *self._model(request),
-            request.prompt,
-        )
-        return Invocation(argv=argv, cwd=request.workspace)
+            argv_prompt(request),
+        ]
 
     def unwrap(self, stdout: str, answer_file_text: str | None) -> Answer:
         return _result_envelope(stdout)
@@ -332,13 +382,23 @@ class GithubCopilot(Adapter):
     name = "github-copilot"
     executable = "copilot"
     install = "install it with `npm install -g @github/copilot`"
+    checked_against = "github-copilot 1.0.102"
 
     def args(self, request: HarnessRequest) -> list[str]:
-        return ["-p", request.prompt, "--allow-all-tools", *self._model(request)]
+        # -s: only the agent's response on stdout (no stats, no tool lines).
+        return ["-p", argv_prompt(request), "-s", "--allow-all-tools", *self._model(request)]
+
+
+#: Why ``--harness sdk`` is refused (the SDK line in use cannot drive a CLI headless).
+SDK_REFUSAL = (
+    "the sdk harness (`babysitter harness:invoke`) cannot work with SDK 0.0.187: its invoker "
+    "passes flags the agent CLIs reject and leaves their stdin open, so they wait forever — "
+    "use --harness NAME (the same CLI, driven directly) instead"
+)
 
 
 class SdkInvoke(Adapter):
-    """``babysitter harness:invoke``: the SDK runs the CLI of ``inner``."""
+    """``sdk[:NAME]``: refused, with the reason (see :data:`SDK_REFUSAL`)."""
 
     executable = "babysitter"
     install = "install it with `npm install -g @a5c-ai/babysitter-sdk`"
@@ -347,37 +407,9 @@ class SdkInvoke(Adapter):
         self.inner = inner
         self.name = "sdk" if inner == DEFAULT_HARNESS else f"sdk:{inner}"
 
-    def locate(self, env: Mapping[str, str], workspace: Path) -> str:
-        found = _which("babysitter", env)
-        if found is not None:
-            return found
-        local = workspace / "node_modules" / ".bin" / "babysitter"
-        if os.access(local, os.X_OK):
-            return str(local)
-        raise HarnessNotFound(self.name, "babysitter", self.install)
-
-    def args(self, request: HarnessRequest) -> list[str]:
-        return [
-            "harness:invoke",
-            self.inner,
-            "--prompt",
-            request.prompt,
-            "--workspace",
-            str(request.workspace),
-            *self._model(request),
-            "--json",
-        ]
-
-    def unwrap(self, stdout: str, answer_file_text: str | None) -> Answer:
-        data = _parse_json(stdout)
-        if not isinstance(data, dict) or "output" not in data:
-            return Answer(stdout)
-        output = js_text(data.get("output"))
-        if data.get("success") is False:
-            return Answer(
-                output, error=f"reported failure (exit code {data.get('exitCode')}): {output}"
-            )
-        return Answer(output)
+    def preflight(self, env: Mapping[str, str]) -> str | None:
+        advice = SDK_REFUSAL.replace("--harness NAME", f"--harness {self.inner}")
+        return f"{self.name} harness: {advice}"
 
 
 def js_text(value: Any) -> str:

@@ -40,6 +40,7 @@ FAKE_NAMES = (
     "gemini",
     "opencode",
     "cursor-agent",
+    "agent",
     "copilot",
     "babysitter",
 )
@@ -201,4 +202,7 @@ def install_fakes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fakes:
     monkeypatch.setenv("PATH", path)
     monkeypatch.setenv("FAKE_HARNESS_LOG", str(log))
     monkeypatch.delenv("BABYSITTER_HARNESS", raising=False)
-    return Fakes(bin=bin_dir, log=log, env={"PATH": path, "FAKE_HARNESS_LOG": str(log)})
+    # claude refuses to run as root without it (tests often run as root in containers).
+    monkeypatch.setenv("IS_SANDBOX", "1")
+    env = {"PATH": path, "FAKE_HARNESS_LOG": str(log), "IS_SANDBOX": "1"}
+    return Fakes(bin=bin_dir, log=log, env=env)

@@ -1,7 +1,7 @@
 """A stand-in for every harness CLI (claude, codex, pi, gemini, ...), for tests.
 
 Run as ``fake_harness.py NAME ARGS...`` through a wrapper named like the real
-CLI.  It records its argv, stdin, working directory and wall-clock start/end
+CLI.  It records its argv, stdin, environment, working directory and wall-clock start/end
 times (``time.time_ns()``: comparable across processes) in
 ``$FAKE_HARNESS_LOG/<effect>-<name>-<pid>.json`` (written once at start, again
 at the end), then answers in the real CLI's output format.
@@ -64,6 +64,7 @@ def main() -> int:
         "stdin": stdin,
         "prompt": prompt,
         "cwd": os.getcwd(),
+        "env": dict(os.environ),
         "pid": os.getpid(),
         "pgid": os.getpgrp(),
         "effect": effect,
@@ -88,7 +89,7 @@ def main() -> int:
 
     if "raw" in d:
         sys.stdout.write(d["raw"])
-    elif name in ("claude", "cursor-agent", "cursor"):
+    elif name in ("claude", "cursor-agent", "agent"):
         envelope = {
             "type": "result",
             "subtype": "success" if error is None else "error_during_execution",
