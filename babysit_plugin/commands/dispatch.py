@@ -21,8 +21,10 @@ the moment it is ready.  Effects sharing a parallelGroupId run concurrently
 (one child process per effect, each in its own process group); other effects
 run one after the other.  Exit status: 0 when every dispatched effect was
 posted (a failed effect is a posted error result), 1 when the run could not be
-read or a post failed, 130/143 when interrupted (unfinished effects stay
-pending).
+read or a post failed, 4 when the run is already completed, failed or halted
+(nothing is run), 5 when nothing could be performed (every pending effect was
+left pending: the summary says which and why), 130/143 when interrupted
+(unfinished effects stay pending).
 """
 
 
@@ -139,11 +141,16 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         out.write(jsonjs.dumps(report.to_json()) + "\n")
     elif args.dry_run:
+        if report.run_over:
+            out.write(report.left_pending() + "\n")
         print_plan(report, out)
     else:
         for note in report.notes:
             out.write(f"note: {note}\n")
-        out.write(summary_line(report, time.monotonic() - t0) + "\n")
+        if report.run_over or report.nothing_done:
+            out.write(report.left_pending() + "\n")
+        else:
+            out.write(summary_line(report, time.monotonic() - t0) + "\n")
     out.flush()
     for problem in report.problems:
         print(f"babysit-plugin: error: {problem}", file=sys.stderr)

@@ -39,6 +39,9 @@ def _harness(text: str) -> str:
             f"unknown harness {text!r}: expected one of {', '.join(adapters.HARNESS_NAMES)} "
             "or sdk:NAME"
         )
+    adapter = adapters.get_adapter(text)
+    if isinstance(adapter, adapters.SdkInvoke):
+        raise argparse.ArgumentTypeError(adapter.preflight({}) or "the sdk harness is refused")
     return adapters.normalize_harness(text)
 
 
@@ -75,8 +78,9 @@ def add_effect_arguments(parser: argparse.ArgumentParser) -> None:
         "--timeout",
         type=_seconds,
         metavar="SECONDS",
-        help="per-effect time limit (default: the task's timeoutMs, else none); the effect's "
-        "process group is killed and an error result posted",
+        help="per-effect time limit; the smallest of this and the task's own (shell.timeout, "
+        "shell.timeoutMs, timeoutMs, metadata.timeoutMs, all ms) applies; the effect's process "
+        "group is killed and an error result naming the limit posted",
     )
     add_stall_timeout(parser)
     parser.add_argument(
@@ -114,6 +118,14 @@ def add_effect_arguments(parser: argparse.ArgumentParser) -> None:
         default=10.0,
         metavar="SECONDS",
         help="how long to wait for the run lock when posting (default 10)",
+    )
+    parser.add_argument(
+        "--schema-retries",
+        type=_count,
+        default=0,
+        metavar="N",
+        help="run an agent/skill effect whose answer does not match its outputSchema up to N "
+        "more times, the violation appended to the prompt, before posting the error (default 0)",
     )
     parser.add_argument(
         "--retries",
@@ -182,5 +194,6 @@ def exec_options_from_args(args: argparse.Namespace) -> execute.ExecOptions:
         stall_timeout=args.stall_timeout,
         sleep_horizon=args.sleep_horizon,
         retry=policy,
+        schema_retries=args.schema_retries,
     )
     return exec_opts

@@ -48,6 +48,7 @@ import attrs
 from babysit_plugin.runloop import definitions
 from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, dispatch_run
 from babysit_plugin.runloop.execute import ExecOptions, timeout_hint
+from babysit_plugin.runloop.report import EXIT_NOTHING_DONE, EXIT_RUN_OVER
 from babysit_plugin.runloop.store import PluginStore
 from protocol import actions_from_payload, jsonjs, locate, open_run
 from protocol.errors import PayloadError, ProtocolError, RunNotFoundError
@@ -384,7 +385,8 @@ def _decide(
     messages.extend(report.problems)
     if new_handed_back != handed_back:
         write_handed_back(run_dir, new_handed_back)
-    exit_code = report.exit_code
+    # A hook that performs nothing is not a failure: run:iterate goes on as usual.
+    exit_code = 0 if report.exit_code in (EXIT_RUN_OVER, EXIT_NOTHING_DONE) else report.exit_code
     if not posted:
         return HookOutcome(NONE, exit_code, tuple(messages), report)
     group = next(

@@ -73,6 +73,7 @@ from babysit_plugin.runloop.report import (
     Wave,
     build_waves,
     iso,
+    run_status,
 )
 from babysit_plugin.runloop.store import Claim, ClaimRefused, PluginStore, SavedOutcome
 from protocol.errors import AlreadyResolvedError, ProtocolError, UnknownEffectError
@@ -712,6 +713,10 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
     journal = read_journal(run)
     faults.point("dispatch:start")
     pending = {r.effect_id: (r.kind or "unknown") for r in journal.pending}
+    report.run_status = run_status((str(e.body.get("type")) for e in journal.entries), len(pending))
+    if report.run_over:
+        # Nothing of a finished run is performed: its process will not read the results.
+        return report
     dispatcher = _Dispatcher(run, options, report)
     recovered: set[str] = set()
     with _SignalGuard(

@@ -41,8 +41,10 @@ whole file is kept in ``<runDir>/.babysit-plugin/kept/<effectId>/``.
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import re
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,6 +54,7 @@ import attrs
 import gevent
 import gevent.event
 
+from babysit_plugin import schema as schema_mod
 from babysit_plugin.harness import adapters, prompts
 from babysit_plugin.runloop import faults
 from babysit_plugin.runloop.proc import ProcessResult, run_process
@@ -88,6 +91,7 @@ class ExecOptions:
     value_limit: int = VALUE_LIMIT
     kill_grace: float = 2.0
     retry: RetryPolicy = attrs.field(factory=RetryPolicy)
+    schema_retries: int = 0
 
 
 @attrs.frozen
@@ -126,15 +130,20 @@ class Plan:
     env: Mapping[str, str] | None = None
     timeout: float | None = None
     stall_timeout: float | None = None
+    timeout_source: str | None = None
     sleep_until_ms: int | None = None
     error_name: str = "Error"
     error_message: str | None = None
+    request: adapters.HarnessRequest | None = None
+    schema: Any = None
 
     def describe(self) -> str:
         """One line for ``--dry-run``: the exact command, or what happens instead."""
         if self.action == "run" and self.invocation is not None:
             where = f"(in {self.invocation.cwd})"
-            limit = f" [timeout {self.timeout:g} s]" if self.timeout is not None else ""
+            limit = ""
+            if self.timeout is not None:
+                limit = f" [timeout {self.timeout:g} s from {self.timeout_source}]"
             if self.stall_timeout is not None:
                 limit += f" [stall timeout {self.stall_timeout:g} s]"
             return f"{self.invocation.display()} {where}{limit}"
@@ -180,11 +189,44 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) and value > 0 else None
 
 
-def timeout_hint(task: Mapping[str, Any], key: str = "timeoutMs") -> float | None:
-    """Seconds from the task's ``timeoutMs`` hint (shell, task, then metadata), if any.
+#: Where a time limit may be written, and the unit: the library writes
+#: ``shell.timeout`` (20 times) and ``shell.timeoutMs``, both milliseconds.
+_LIMIT_FIELDS: tuple[tuple[str | None, str], ...] = (
+    ("shell", "timeout"),
+    ("shell", "timeoutMs"),
+    (None, "timeoutMs"),
+    ("metadata", "timeoutMs"),
+)
 
-    ``key="stallTimeoutMs"`` reads the stall timeout hint from the same places.
+
+def time_limits(task: Mapping[str, Any]) -> list[tuple[float, str]]:
+    """Every time limit the task writes, as (seconds, where)."""
+    found: list[tuple[float, str]] = []
+    for section, key in _LIMIT_FIELDS:
+        block = task if section is None else task.get(section)
+        if isinstance(block, Mapping):
+            ms = _number(block.get(key))
+            if ms is not None:
+                found.append((ms / 1000.0, key if section is None else f"{section}.{key}"))
+    return found
+
+
+def time_limit(task: Mapping[str, Any], cli_timeout: float | None) -> tuple[float, str] | None:
+    """The limit that applies: the smallest of the task's and ``--timeout``, with its source."""
+    limits = time_limits(task)
+    if cli_timeout is not None:
+        limits.append((cli_timeout, "--timeout"))
+    return min(limits, key=lambda item: item[0]) if limits else None
+
+
+def timeout_hint(task: Mapping[str, Any], key: str = "timeoutMs") -> float | None:
+    """Seconds of the smallest time limit the task writes (see :func:`time_limits`), if any.
+
+    ``key="stallTimeoutMs"`` reads the stall timeout hint (shell, task, then metadata).
     """
+    if key == "timeoutMs":
+        limit = time_limit(task, None)
+        return None if limit is None else limit[0]
     for block in (task.get("shell"), task, task.get("metadata")):
         if isinstance(block, Mapping):
             ms = _number(block.get(key))
@@ -307,14 +349,15 @@ def _plan_shell(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan:
     extra = shell.get("env")
     if isinstance(extra, Mapping):
         env.update({str(k): v for k, v in extra.items() if isinstance(v, str)})
-    timeout = opts.timeout if opts.timeout is not None else timeout_hint(ctx.task)
+    limit = time_limit(ctx.task, opts.timeout)
     return Plan(
         ctx.effect_id,
         "shell",
         "run",
         invocation=adapters.Invocation(argv=argv, cwd=cwd),
         env=env,
-        timeout=timeout,
+        timeout=None if limit is None else limit[0],
+        timeout_source=None if limit is None else limit[1],
         stall_timeout=stall_timeout_of(ctx, opts),
     )
 
@@ -328,18 +371,25 @@ def _found(block: Any, key: str) -> str:
 
 
 def _plan_harness(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan:
-    prompt = prompts.build_prompt(ctx.task, ctx.effect_id, ctx.task_id)
     prompt_file = work_dir / "prompt.md"
     env = child_env(ctx, opts, work_dir)
     model = opts.model or adapters.task_model(ctx.task)
-    timeout = opts.timeout if opts.timeout is not None else timeout_hint(ctx.task)
+    limit = time_limit(ctx.task, opts.timeout)
     choice: adapters.HarnessChoice | None = None
+    prompt: str | None = None
     try:
         if opts.harness_command is not None:
             adapter: adapters.Adapter = adapters.CustomCommand(opts.harness_command)
         else:
             choice = adapters.choose_harness(opts.harness, ctx.task, ctx.run_harness, env)
             adapter = adapters.get_adapter(choice.name)
+        prompt = prompts.build_prompt(
+            ctx.task,
+            ctx.effect_id,
+            ctx.task_id,
+            harness=None if choice is None else choice.name,
+            run_dir=ctx.run_dir,
+        )
         request = adapters.HarnessRequest(
             prompt=prompt,
             prompt_file=prompt_file,
@@ -351,24 +401,21 @@ def _plan_harness(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan
             model=model,
         )
         invocation = adapter.invocation(request, env)
-    except adapters.HarnessNotFound as exc:
+    except (adapters.HarnessNotFound, adapters.UnknownHarness, adapters.HarnessRefused) as exc:
+        names = {
+            adapters.HarnessNotFound: "HarnessCliNotInstalledError",
+            adapters.UnknownHarness: "UnknownHarnessError",
+            adapters.HarnessRefused: "HarnessRefusedError",
+        }
+        if prompt is None:
+            prompt = prompts.build_prompt(ctx.task, ctx.effect_id, ctx.task_id, run_dir=ctx.run_dir)
         return Plan(
             ctx.effect_id,
             ctx.kind,
             "fail",
             harness=choice,
             prompt=prompt,
-            error_name="HarnessCliNotInstalledError",
-            error_message=str(exc),
-        )
-    except adapters.UnknownHarness as exc:
-        return Plan(
-            ctx.effect_id,
-            ctx.kind,
-            "fail",
-            harness=choice,
-            prompt=prompt,
-            error_name="UnknownHarnessError",
+            error_name=names[type(exc)],
             error_message=str(exc),
         )
     return Plan(
@@ -381,8 +428,11 @@ def _plan_harness(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan
         prompt=prompt,
         prompt_file=prompt_file,
         env=env,
-        timeout=timeout,
+        timeout=None if limit is None else limit[0],
+        timeout_source=None if limit is None else limit[1],
         stall_timeout=stall_timeout_of(ctx, opts),
+        request=request,
+        schema=prompts.output_schema(ctx.task),
     )
 
 
@@ -405,10 +455,16 @@ def perform(
     outcome = _perform_once(plan, opts, work_dir, cancel)
     policy, attempts = opts.retry, 1
     first_started = outcome.started_at
+    schema_tries = 0
+    while schema_tries < opts.schema_retries and _schema_mismatch(outcome):
+        schema_tries += 1
+        attempts += 1
+        plan = _with_violation(plan, str((outcome.error or {}).get("message", "")))
+        outcome = _perform_once(plan, opts, work_dir, cancel)
     while (
         plan.action == "run"
         and outcome.status == "error"
-        and attempts <= policy.retries
+        and attempts - schema_tries <= policy.retries
         and policy.transient(outcome.error, outcome.stdout_path, outcome.stderr_path)
     ):
         wait = policy.backoff(attempts)
@@ -426,6 +482,26 @@ def perform(
         )
     faults.point("effect:performed")
     return outcome
+
+
+#: The error name of an answer that is not JSON matching the task's ``outputSchema``
+#: (the SDK's own harness uses the same name).
+SCHEMA_MISMATCH = "AgentOutputSchemaMismatch"
+
+
+def _schema_mismatch(outcome: Outcome) -> bool:
+    return outcome.status == "error" and (outcome.error or {}).get("name") == SCHEMA_MISMATCH
+
+
+def _with_violation(plan: Plan, message: str) -> Plan:
+    """The plan again, its prompt carrying the violation (``--schema-retries``)."""
+    if plan.request is None or plan.adapter is None or plan.prompt is None:
+        return plan
+    violation = message.split(": ", 1)[1] if ": " in message else message
+    prompt = prompts.with_violation(plan.prompt, violation)
+    request = attrs.evolve(plan.request, prompt=prompt)
+    invocation = plan.adapter.invocation(request, plan.env or {})
+    return attrs.evolve(plan, prompt=prompt, request=request, invocation=invocation)
 
 
 def _perform_once(
@@ -505,6 +581,19 @@ def _read_text(path: Path | None, limit: int) -> tuple[str | None, int]:
     return data.decode("utf-8", errors="replace"), size
 
 
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"  # CSI: colours, cursor movement
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"  # OSC: titles, hyperlinks
+    r"|\x1b[@-Z\\-_]"  # other two-byte escapes
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # other control characters (not \t \n \r)
+)
+
+
+def strip_escapes(text: str) -> str:
+    """``text`` without terminal escape sequences and control characters."""
+    return _ESCAPES.sub("", text)
+
+
 def _tail(path: Path | None, limit: int = STDERR_TAIL) -> str:
     if path is None:
         return ""
@@ -516,7 +605,7 @@ def _tail(path: Path | None, limit: int = STDERR_TAIL) -> str:
             data = fh.read()
     except OSError:
         return ""
-    text = data.decode("utf-8", errors="replace").strip()
+    text = strip_escapes(data.decode("utf-8", errors="replace")).strip()
     if len(text) > limit:
         text = "…" + text[-limit:]
     return text
@@ -537,7 +626,8 @@ def _end_data(result: ProcessResult) -> dict[str, JsonValue]:
 
 def _ended(result: ProcessResult, plan: Plan) -> str:
     if result.timed_out:
-        return f"timed out after {plan.timeout:g} s (its process group was killed)"
+        source = f"the limit of {plan.timeout_source}" if plan.timeout_source else "the limit"
+        return f"timed out after {plan.timeout:g} s ({source}; its process group was killed)"
     if result.stalled:
         return (
             f"produced no output for {plan.stall_timeout:g} s (--stall-timeout; its process "
@@ -612,12 +702,7 @@ def _harness_verdict(
     assert invocation is not None
     who = _harness_label(plan)
     if result.start_error is not None:
-        message = f"{who} could not start: {result.start_error}"
-        if result.start_error.endswith("executable not found"):
-            message = str(
-                adapters.HarnessNotFound(adapter.name, adapter.executable, adapter.install)
-            )
-        return {"name": "HarnessCliNotInstalledError", "message": message}, None
+        return _start_failure(plan, adapter, who, result.start_error), None
     if result.timed_out or result.stalled:
         return _error(f"{who} {_ended(result, plan)}", _end_data(result)), None
     stdout, size = _read_text(result.stdout_path, opts.value_limit)
@@ -639,7 +724,50 @@ def _harness_verdict(
         return _error(message, _end_data(result)), None
     if answer.error is not None:
         return _error(f"{who} {answer.error}"), None
-    return None, prompts.parse_value(answer.text)
+    if plan.schema is None:
+        return None, prompts.parse_value(answer.text)
+    return _checked_value(plan.schema, answer.text, who)
+
+
+def _checked_value(
+    schema: Any, text: str, who: str
+) -> tuple[dict[str, JsonValue] | None, JsonValue]:
+    """A schema task's value: JSON that validates, else an error naming the first violation."""
+    value, not_json = prompts.parse_json_answer(text)
+    if not_json is not None:
+        return {"name": SCHEMA_MISMATCH, "message": f"{who} answer: {not_json}"}, None
+    try:
+        violation = schema_mod.first_violation(value, schema)
+    except schema_mod.InvalidSchema as exc:
+        return _error(f"{exc} — fix the task definition in the process"), None
+    if violation is not None:
+        return {
+            "name": SCHEMA_MISMATCH,
+            "message": f"{who} answer does not match the output schema: {violation}",
+        }, None
+    return None, value
+
+
+def _start_failure(
+    plan: Plan, adapter: adapters.Adapter, who: str, start_error: str
+) -> dict[str, JsonValue]:
+    """What actually kept the harness from starting, and what to do."""
+    if start_error.endswith("executable not found"):
+        message = str(adapters.HarnessNotFound(adapter.name, adapter.executable, adapter.install))
+        return {"name": "HarnessCliNotInstalledError", "message": message}
+    text = f"{who} could not start: {start_error}"
+    if start_error.endswith(os.strerror(errno.E2BIG)):
+        size = len((plan.prompt or "").encode("utf-8"))
+        text += (
+            f" — the command line is too long for the system (prompt of {size} bytes); "
+            "use a harness that reads the prompt on stdin, or --harness-command with "
+            "{prompt_file}"
+        )
+    elif start_error.endswith(os.strerror(errno.EACCES)):
+        text += " — the file is not executable (or a directory on its path is not searchable)"
+    elif start_error.endswith(os.strerror(errno.ENOEXEC)):
+        text += " — the file is not a program this system can run (no #! line?)"
+    return {"name": "HarnessStartError", "message": text}
 
 
 def _harness_label(plan: Plan) -> str:

@@ -14,6 +14,32 @@ from protocol.jsonjs import JsonValue
 from protocol.models import PendingAction
 
 EffectStatus = Literal["ok", "error", "skipped", "planned"]
+RunStatus = Literal["created", "waiting", "completed", "failed", "halted"]
+
+#: Exit status of a dispatch of a run that is over (completed, failed or halted).
+EXIT_RUN_OVER = 4
+#: Exit status of a dispatch that could perform nothing: every pending effect was
+#: left pending (breakpoints, later sleeps, kinds not opted in, claimed by another
+#: dispatcher), or nothing is pending on a run that is not over.
+EXIT_NOTHING_DONE = 5
+
+#: The journal events that end a run, and the status each gives it (newest wins).
+_TERMINAL_EVENTS: dict[str, RunStatus] = {
+    "RUN_COMPLETED": "completed",
+    "RUN_FAILED": "failed",
+    "RUN_HALTED": "halted",
+}
+
+
+def run_status(event_types: Iterable[str], pending: int) -> RunStatus:
+    """The run's status from its journal's event types, as ``run:status`` names it."""
+    status: RunStatus | None = None
+    for event_type in event_types:
+        status = _TERMINAL_EVENTS.get(event_type, status)
+    if status is not None:
+        return status
+    return "waiting" if pending else "created"
+
 
 SIGNAL_EXIT: dict[int, int] = {
     int(signal.SIGINT): 130,
@@ -99,6 +125,20 @@ class DispatchReport:
     problems: list[str] = attrs.field(factory=list)
     dry_run: bool = False
     notes: list[str] = attrs.field(factory=list)
+    run_status: RunStatus | None = None
+
+    @property
+    def run_over(self) -> bool:
+        """True when the run was completed, failed or halted before this dispatch."""
+        return self.run_status in ("completed", "failed", "halted")
+
+    @property
+    def nothing_done(self) -> bool:
+        """True when no effect was started, posted or (dry run) planned."""
+        return not any(
+            e.posted or e.started_at is not None or e.status in ("ok", "error", "planned")
+            for e in self.effects
+        )
 
     @property
     def counts(self) -> dict[str, int]:
@@ -113,10 +153,32 @@ class DispatchReport:
 
     @property
     def exit_code(self) -> int:
-        """0 when every dispatched effect was posted; 130/143/129 on a signal; else 1."""
+        """0 when effects were performed and posted; 130/143/129 on a signal; 1 on a problem;
+        :data:`EXIT_RUN_OVER` for a run already over; :data:`EXIT_NOTHING_DONE` when
+        nothing could be performed."""
         if self.interrupted_by is not None:
             return SIGNAL_EXIT.get(self.interrupted_by, 128 + self.interrupted_by)
-        return 1 if self.problems else 0
+        if self.problems:
+            return 1
+        if self.run_over:
+            return EXIT_RUN_OVER
+        if self.nothing_done and not self.deadline_reached:
+            return EXIT_NOTHING_DONE
+        return 0
+
+    def left_pending(self) -> str:
+        """What is left pending and why, in one line (for a dispatch that did nothing)."""
+        if self.run_over:
+            return f"run is {self.run_status}: nothing to dispatch"
+        skipped = [e for e in self.effects if e.status == "skipped"]
+        if not skipped:
+            return "nothing performed: no pending effect (run `babysitter run:iterate` first)"
+        reasons = "; ".join(f"{e.effect_id} ({e.kind}): {e.reason}" for e in skipped[:5])
+        more = f"; and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        n = len(skipped)
+        return (
+            f"nothing performed: {n} effect{'s' if n != 1 else ''} left pending — {reasons}{more}"
+        )
 
     def to_json(self) -> dict[str, JsonValue]:
         data: dict[str, JsonValue] = {
@@ -125,6 +187,8 @@ class DispatchReport:
             "effects": [e.to_json() for e in self.effects],
             "counts": dict(self.counts),
         }
+        if self.run_status is not None:
+            data["runStatus"] = self.run_status
         if self.dry_run:
             data["dryRun"] = True
         if self.interrupted_by is not None:
