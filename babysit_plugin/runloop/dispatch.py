@@ -523,6 +523,7 @@ class _Dispatcher:
             if isinstance(got, ClaimRefused):
                 item.rep.status = "skipped"
                 item.rep.reason = got.reason
+                item.rep.elsewhere = True
                 self.progress.finished(item.rep)
                 continue
             claimed.append((item, got))
@@ -538,6 +539,7 @@ class _Dispatcher:
             if record is None or record.status != "requested":
                 rep.status = "skipped"
                 rep.reason = "already resolved by someone else"
+                rep.elsewhere = True
                 self.store.release(claim)
                 self.progress.finished(rep)
                 continue

@@ -19,8 +19,9 @@ RunStatus = Literal["created", "waiting", "completed", "failed", "halted"]
 #: Exit status of a dispatch of a run that is over (completed, failed or halted).
 EXIT_RUN_OVER = 4
 #: Exit status of a dispatch that could perform nothing: every pending effect was
-#: left pending (breakpoints, later sleeps, kinds not opted in, claimed by another
-#: dispatcher), or nothing is pending on a run that is not over.
+#: left pending for someone else to act on (breakpoints, later sleeps, kinds not
+#: opted in), or nothing is pending on a run that is not over.  Effects another
+#: dispatcher is running are progress, not a reason to stop: those exit 0.
 EXIT_NOTHING_DONE = 5
 
 #: The journal events that end a run, and the status each gives it (newest wins).
@@ -83,6 +84,8 @@ class EffectReport:
     recovered: bool = False
     wave: int | None = None
     command: str | None = None
+    #: Skipped because another dispatcher or writer has it (claimed, or resolved meanwhile).
+    elsewhere: bool = False
 
     @property
     def duration_ms(self) -> int | None:
@@ -134,9 +137,12 @@ class DispatchReport:
 
     @property
     def nothing_done(self) -> bool:
-        """True when no effect was started, posted or (dry run) planned."""
+        """True when no effect was started, posted, (dry run) planned or taken by another."""
         return not any(
-            e.posted or e.started_at is not None or e.status in ("ok", "error", "planned")
+            e.posted
+            or e.elsewhere
+            or e.started_at is not None
+            or e.status in ("ok", "error", "planned")
             for e in self.effects
         )
 
