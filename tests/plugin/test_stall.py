@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +14,13 @@ from babysit_plugin.runloop.dispatch import DispatchOptions, dispatch_run
 from babysit_plugin.runloop.execute import ExecOptions
 from babysit_plugin.runloop.proc import run_process
 from babysit_plugin.runloop.retry import RetryPolicy
+from protocol.clock import iso_from_ms, system_ms
+from protocol.converter import unstructure
+from protocol.journal import open_run
+from protocol.jsonjs import dumps
+from protocol.pending import pending_actions
+
+REPO = Path(__file__).resolve().parents[2]
 
 TICKER = "import sys, time\nfor i in range(3):\n    time.sleep(1); print(i, flush=True)\n"
 
@@ -104,3 +114,36 @@ def test_stalled_effect_is_retried(tmp_path: Path) -> None:
     result = run.result(run.effect_ids[0])
     assert result["value"] == "second\n"
     assert result["metadata"]["attempts"] == 2
+
+
+def test_hook_takes_the_stall_timeout_from_its_environment(tmp_path: Path) -> None:
+    """$BABYSIT_PLUGIN_HOOK_STALL_TIMEOUT reaches the hook's effects: the silent one is an
+    error result, the other is posted ok."""
+    run = make_run(tmp_path, [shell("sleep 20"), shell("echo fine")])
+    payload = dumps(
+        {
+            "runId": run.path.name,
+            "iteration": 1,
+            "status": "waiting",
+            "pending": unstructure(pending_actions(open_run(run.path))),
+            "timestamp": iso_from_ms(system_ms()),
+            "hookType": "on-iteration-start",
+        },
+        indent=None,
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HOOK_PAYLOAD"}
+    env["PYTHONPATH"] = str(REPO)
+    env["BABYSIT_PLUGIN_HOOK_STALL_TIMEOUT"] = "0.5"
+    proc = subprocess.run(
+        [sys.executable, "-m", "babysit_plugin", "hook", "--repo", str(run.repo)],
+        input=payload,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["count"] == 2
+    assert run.result(run.effect_ids[0])["error"]["data"]["stalled"] is True
+    assert run.result(run.effect_ids[1])["value"] == "fine\n"
