@@ -83,6 +83,9 @@ class SdkLine:
     #: value is ``{success: false, exitCode, stdout, stderr, error}`` (6.x
     #: ``coerceShellFailureResult``), so the process sees a failed command as a value.
     shell_error_as_ok: bool
+    #: ``task:post --error FILE`` takes a file that is not JSON as ``{name: "Error",
+    #: message: <text>}`` (6.x ``readErrorFile``); 0.0.x refuses it.
+    error_file_text_ok: bool
     #: Step ids derived from task, label, argument shape and occurrence, so branches of a
     #: ``ctx.parallel.all`` advance independently (6.x); else one global counter (0.0.x).
     derived_step_ids: bool
@@ -120,6 +123,7 @@ LINE_0_0 = SdkLine(
     rebuilds_state_cache=False,
     breakpoint_id=False,
     shell_error_as_ok=False,
+    error_file_text_ok=False,
     derived_step_ids=False,
     known_events=_COMMON_EVENTS,
     default_runs_scope="repo",
@@ -135,6 +139,7 @@ LINE_6_0 = SdkLine(
     rebuilds_state_cache=True,
     breakpoint_id=True,
     shell_error_as_ok=True,
+    error_file_text_ok=True,
     derived_step_ids=True,
     known_events=_COMMON_EVENTS
     | {

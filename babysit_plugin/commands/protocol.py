@@ -38,6 +38,7 @@ from protocol import (
     NO_VALUE,
     EffectError,
     InvalidValueError,
+    Journal,
     JsonValue,
     LockOptions,
     MaybeJson,
@@ -129,8 +130,14 @@ _seconds = argtypes.seconds(zero_allowed=True)
 # --- pending ----------------------------------------------------------------------------
 
 
-def pending_json(run: Run, actions: Sequence[PendingAction]) -> dict[str, JsonValue]:
-    """The ``pending --json`` document; entries have the keys of ``nextActions`` entries."""
+def pending_json(
+    run: Run, actions: Sequence[PendingAction], journal: Journal | None = None
+) -> dict[str, JsonValue]:
+    """The ``pending --json`` document; entries have the keys of ``nextActions`` entries.
+
+    With ``journal``: also the run's ``status`` (created, waiting, completed, failed, halted)
+    and, on 6.x, the ids of ``cancelled`` effects (final: never performed).
+    """
     entries: list[JsonValue] = []
     for action in actions:
         hints: dict[str, JsonValue] = {}
@@ -155,7 +162,13 @@ def pending_json(run: Run, actions: Sequence[PendingAction]) -> dict[str, JsonVa
             "schedulerHints": hints,
         }
         entries.append({k: v for k, v in entry.items() if v is not None})
-    doc: dict[str, JsonValue] = {"runDir": str(run.path), "pending": entries}
+    doc: dict[str, JsonValue] = {"runDir": str(run.path)}
+    if journal is not None:
+        doc["status"] = journal.status
+        doc["sdkLine"] = f"{run.line.name}.x"
+    doc["pending"] = entries
+    if journal is not None and journal.cancelled:
+        doc["cancelled"] = list(journal.cancelled)
     notes = definition_notes(run, actions)
     if notes:
         doc["notes"] = list(notes)
@@ -184,8 +197,12 @@ def _table(rows: Sequence[Sequence[str]]) -> list[str]:
     ]
 
 
-def pending_table(run: Run, actions: Sequence[PendingAction]) -> list[str]:
+def pending_table(
+    run: Run, actions: Sequence[PendingAction], journal: Journal | None = None
+) -> list[str]:
     """The lines ``pending`` prints without ``--json``."""
+    if journal is not None and journal.terminal:
+        return [f"{run.path}: nothing pending — the run is {journal.status}"]
     if not actions:
         return [f"{run.path}: nothing pending"]
     groups = {a.scheduler_hints.parallel_group_id for a in actions if a.scheduler_hints}
@@ -213,11 +230,12 @@ def pending_table(run: Run, actions: Sequence[PendingAction]) -> list[str]:
 def run_pending(args: argparse.Namespace) -> int:
     """``babysit-plugin pending RUN_DIR [--json]``."""
     run = open_run(runarg.run_dir_of(args))
-    actions = pending_actions(run, read_journal(run))
+    journal = read_journal(run)
+    actions = pending_actions(run, journal)
     if args.json:
-        print(jsonjs.dumps(pending_json(run, actions)))
+        print(jsonjs.dumps(pending_json(run, actions, journal)))
     else:
-        print("\n".join(pending_table(run, actions)))
+        print("\n".join(pending_table(run, actions, journal)))
     return 0
 
 
@@ -270,6 +288,18 @@ def _parse(text: str, name: str, flag: str) -> MaybeJson:
             f"{name}: expected {flag} to hold JSON, found invalid JSON ({reason}) — {fix}",
             None if flag == "--value-inline" else name,
         ) from None
+
+
+def _error_file_6x(text: str) -> MaybeJson:
+    """6.x ``readErrorFile``: JSON, or else the text as ``{name: "Error", message}`` (a
+    leading ``Error:`` dropped)."""
+    trimmed = js_trim(text)
+    if not trimmed:
+        return NO_VALUE
+    try:
+        return jsonjs.loads(trimmed)
+    except ValueError:
+        return {"name": "Error", "message": re.sub(r"^Error:\s*", "", trimmed)}
 
 
 def _read_json(run: Run, flag: str, candidate: str | None, stdin: TextIO) -> MaybeJson:
@@ -333,7 +363,10 @@ def build_result(run: Run, args: argparse.Namespace, stdin: TextIO | None = None
         error_name = "--error"
         if args.error is not None:
             text, error_name = _read_text(run, "--error", args.error, source)
-            error_json = _parse(text, error_name, "--error")
+            if run.line.error_file_text_ok:
+                error_json = _error_file_6x(text)
+            else:
+                error_json = _parse(text, error_name, "--error")
         try:
             error = effect_error_from_json(error_json)
         except InvalidValueError as exc:
@@ -353,6 +386,7 @@ def build_result(run: Run, args: argparse.Namespace, stdin: TextIO | None = None
         finished_at=args.finished_at if args.finished_at is not None else now,
         metadata=metadata if isinstance(metadata, dict) else None,
         invocation_key=args.invocation_key,
+        error_payload=error_json if args.status == "error" else NO_VALUE,
     )
 
 
@@ -407,8 +441,11 @@ def run_post(args: argparse.Namespace) -> int:
             committed["stderrRef"] = receipt.stderr_ref
         committed["startedAt"] = result.started_at
         committed["finishedAt"] = result.finished_at
-        doc: dict[str, JsonValue] = {
-            "status": receipt.status,
+        doc: dict[str, JsonValue] = {"status": receipt.status}
+        if run.line.shell_error_as_ok:
+            # 6.x: whether a shell effect's error was posted as an ok value.
+            doc["normalizedShellFailure"] = result.status == "error" and receipt.status == "ok"
+        doc |= {
             "committed": committed,
             "stdoutRef": receipt.stdout_ref,
             "stderrRef": receipt.stderr_ref,

@@ -76,6 +76,8 @@ def test_pending_json_lists_the_open_group(tmp_path: Path, cli: Cli) -> None:
     }
     assert json.loads(out) == {
         "runDir": str(run_dir),
+        "status": "waiting",
+        "sdkLine": "0.0.x",
         "pending": [
             {
                 "effectId": req[label]["effectId"],
@@ -120,10 +122,18 @@ def test_pending_table_counts_groups(tmp_path: Path, cli: Cli) -> None:
 def test_pending_nothing_pending(tmp_path: Path, cli: Cli) -> None:
     """A completed run has nothing pending: one line, exit 0."""
     run_dir = copy_fixture("iterations", tmp_path)
-    assert cli("pending", run_dir) == (0, f"{run_dir}: nothing pending\n", "")
+    assert cli("pending", run_dir) == (
+        0,
+        f"{run_dir}: nothing pending — the run is completed\n",
+        "",
+    )
     assert cli("pending", run_dir, "--json") == (
         0,
-        json.dumps({"runDir": str(run_dir), "pending": []}, indent=2) + "\n",
+        json.dumps(
+            {"runDir": str(run_dir), "status": "completed", "sdkLine": "0.0.x", "pending": []},
+            indent=2,
+        )
+        + "\n",
         "",
     )
 
