@@ -39,6 +39,7 @@ from typing import Literal
 import attrs
 
 from protocol.fsutil import atomic_write
+from protocol.lines import LINE_6_0, installed_sdk_version, line_of_version
 
 SKILL_NAME = "babysit-plugin"
 HOOK_REL = PurePosixPath(".a5c/hooks/on-iteration-start/babysit-plugin.sh")
@@ -96,6 +97,8 @@ class InstallReport:
     changes: tuple[Change, ...]
     dispatcher: DispatcherInfo
     dry_run: bool
+    #: The project's installed SDK (version, package.json), if any.
+    sdk: tuple[str, Path] | None = None
 
 
 # --- content -------------------------------------------------------------------------------
@@ -387,7 +390,9 @@ def install(
                 atomic_write(path, change.content)
                 if change.executable:
                     _make_executable(path)
-    return InstallReport(repo, tuple(changes), find_hook_dispatcher(repo, env), dry_run)
+    return InstallReport(
+        repo, tuple(changes), find_hook_dispatcher(repo, env), dry_run, installed_sdk_version(repo)
+    )
 
 
 def uninstall(
@@ -471,6 +476,11 @@ def format_report(report: InstallReport, *, uninstalling: bool = False) -> str:
             lines.append(f"nothing of babysit-plugin's was found in {report.repo}")
         return "\n".join(lines) + "\n"
     info = report.dispatcher
+    version = report.sdk[0] if report.sdk is not None else None
+    line = line_of_version(version) if version is not None else None
+    if line is LINE_6_0:
+        lines += _six_lines(report, info)
+        return "\n".join(lines) + "\n"
     if info.path is not None:
         lines.append(f"hook dispatcher: {info.path} ({info.how}).")
         lines.append(
@@ -489,4 +499,49 @@ def format_report(report: InstallReport, *, uninstalling: bool = False) -> str:
             "  The skill still works: the agent runs `babysit-plugin dispatch` itself. To let "
             "run:iterate run the hook too, run install again with --with-dispatcher."
         )
+    if report.sdk is None:
+        lines.append(
+            f"SDK: none installed at or above {report.repo} (node_modules/@a5c-ai/"
+            "babysitter-sdk); the above is how SDK 0.0.x behaves."
+        )
+    else:
+        lines.append(f"SDK: {report.sdk[0]} ({report.sdk[1]}).")
     return "\n".join(lines) + "\n"
+
+
+def _six_lines(report: InstallReport, info: DispatcherInfo) -> list[str]:
+    """What the hook does under SDK 6.x (``hooks/dispatcher.js`` ``callHook``)."""
+    assert report.sdk is not None
+    lines = [f"SDK: {report.sdk[0]} ({report.sdk[1]})."]
+    stale = (
+        "run:iterate listed nextActions before it ran the hook, so the effects the hook posted "
+        "are still in that list; the next run:iterate sees them resolved, and `babysit-plugin "
+        "dispatch` skips them. The agent never performs an effect of that list itself without "
+        "running run:iterate (or dispatch) again."
+    )
+    if info.path is None:
+        lines.append(f"hook dispatcher: {info.how} from {report.repo}.")
+        lines.append(
+            "  SDK 6.x runs .a5c/hooks/on-iteration-start/* (and ~/.a5c/hooks/"
+            "on-iteration-start/*) itself, without reading their stdout: the hook performs a "
+            "pending parallel group of shell effects and posts them, but run:iterate reports "
+            '"waiting", not "executed". ' + stale
+        )
+        lines.append(
+            "  --with-dispatcher would let run:iterate read the hook's decision, but on 6.x a "
+            "dispatcher replaces the SDK's own hook discovery (hooks in ~/.a5c/hooks/ and "
+            "plugin hooks would no longer run)."
+        )
+    else:
+        lines.append(f"hook dispatcher: {info.path} ({info.how}).")
+        lines.append(
+            "  run:iterate runs the hook through it and reads its decision: after a parallel "
+            'group of shell effects it reports "executed". ' + stale
+        )
+        if info.path == report.repo / DISPATCHER_REL:
+            lines.append(
+                "  This dispatcher replaces the SDK's own hook discovery: hooks in "
+                "~/.a5c/hooks/ no longer run (it runs ${XDG_CONFIG_HOME:-~/.config}/babysitter/"
+                "hooks/ instead)."
+            )
+    return lines

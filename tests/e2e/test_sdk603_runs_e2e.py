@@ -1,5 +1,6 @@
-"""Runs made by the real SDK 6.0.3 in default, repo and --runs-dir scope, addressed by id
-and by path; an id found twice or nowhere is one line.
+"""Runs made by the real SDK 6.0.3: in default, repo and --runs-dir scope, addressed by id
+and by path (an id found twice or nowhere is one line); the installed hook run by 6.0.3's
+run:iterate without a hook dispatcher.
 
 Uses the SDK at ``<repo>/.sdks/6.0.3/node_modules``; skipped with the reason when it or Node
 is missing.
@@ -117,3 +118,27 @@ def test_runs_in_each_scope_are_found_by_id_and_by_path(env: Env) -> None:
         f"babysit-plugin: error: nope: expected a run directory holding run.json, found none "
         f"— looked in {env.home}/.a5c/runs/nope (the 6.x default); "
     )
+
+
+def test_installed_hook_performs_a_parallel_group_inside_run_iterate(env: Env) -> None:
+    """6.0.3 runs .a5c/hooks itself: the group is posted during run:iterate, which still
+    reports it waiting (its stdout is not read); the next run:iterate completes the run."""
+    proc = env.plugin("install", str(env.repo))
+    assert proc.returncode == 0, proc.stderr
+    assert f"SDK: 6.0.3 ({env.repo}/node_modules/@a5c-ai/babysitter-sdk/package.json)." in (
+        proc.stdout
+    )
+    assert 'reports "waiting", not "executed"' in proc.stdout
+    entry = ["--process-id", "loc", "--entry", "procs/two.cjs#process"]
+    env.sdk("run:create", *entry, "--run-id", "h1")
+    first = env.sdk("run:iterate", "h1")
+    assert (first["status"], first["metadata"]["hookStatus"]) == ("waiting", "executed")
+    assert len(first["nextActions"]) == 2
+    pending = json.loads(env.plugin("pending", "h1", "--json").stdout)
+    assert pending["pending"] == []
+    assert env.sdk("run:iterate", "h1")["status"] == "completed"
+    run_dir = env.home / ".a5c" / "runs" / "h1"
+    output = json.loads((run_dir / "state" / "output.json").read_text())
+    assert output == ["1", "2"]
+    verify = env.plugin("verify", "h1")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
