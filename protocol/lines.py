@@ -13,7 +13,13 @@ Rules kept here (each line's facts read off that line's ``dist/``):
   ``task:post``/``run:iterate`` are reproduced by the tests. That is ``0.0.162`` to
   ``0.0.187`` (:data:`LINE_0_0`; their ``task:post`` bytes are the same, 0.0.162-0.0.174 keep
   the task definition out of ``task.json``) and ``6.0.0`` to ``6.0.3`` (:data:`LINE_6_0`).
-  Any other version (``5.x``, ``6.1.0``, ``7.1.0``, ``0.0.150``) is refused.
+  Any other version (``5.x``, ``6.1.0``, ``7.1.0``, ``0.0.150``) is refused. 6.0.0 to 6.0.3
+  write the same bytes: upstream's sources from the first 6.0.0 tag (``0c70bfb``, 2026-06-30)
+  to 6.0.3 (``21ded0e``) change none of ``storage/``, ``tasks/``, ``runtime/replay/``,
+  ``runtime/intrinsics/``, ``session/discovery``, ``cli/main/taskCommands`` or
+  ``runIterate``; ``commitEffectResult`` only gains the signed-breakpoint gate (a refusal,
+  :attr:`SdkLine.signed_breakpoints`), which the plugin never bypasses: it refuses to post a
+  breakpoint answer while ``POLICY_CONFIG_ROOT_FP`` pins a trust anchor.
 - Detection (:func:`detect_line`) before anything is read or written: a run that carries
   ``sdkVersion`` in ``run.json`` (every 6.x ``run:create`` writes it) belongs to that
   version's line. A run without it is a 0.0.x run (0.0.x writes no marker anywhere); its
@@ -86,6 +92,9 @@ class SdkLine:
     #: ``task:post --error FILE`` takes a file that is not JSON as ``{name: "Error",
     #: message: <text>}`` (6.x ``readErrorFile``); 0.0.x refuses it.
     error_file_text_ok: bool
+    #: ``task:post`` of an ok breakpoint answer enforces signed answers when
+    #: ``POLICY_CONFIG_ROOT_FP`` pins a trust anchor (6.0.x ``enforceSignedBreakpointGate``).
+    signed_breakpoints: bool
     #: Step ids derived from task, label, argument shape and occurrence, so branches of a
     #: ``ctx.parallel.all`` advance independently (6.x); else one global counter (0.0.x).
     derived_step_ids: bool
@@ -124,6 +133,7 @@ LINE_0_0 = SdkLine(
     breakpoint_id=False,
     shell_error_as_ok=False,
     error_file_text_ok=False,
+    signed_breakpoints=False,
     derived_step_ids=False,
     known_events=_COMMON_EVENTS,
     default_runs_scope="repo",
@@ -140,6 +150,7 @@ LINE_6_0 = SdkLine(
     breakpoint_id=True,
     shell_error_as_ok=True,
     error_file_text_ok=True,
+    signed_breakpoints=True,
     derived_step_ids=True,
     known_events=_COMMON_EVENTS
     | {

@@ -556,6 +556,18 @@ def prepare_result(
     known = journal if journal is not None else _journal(run)
     record = _check_pending(known, run, effect_id, result.invocation_key)
     line = run.line
+    if (
+        line.signed_breakpoints
+        and result.status == "ok"
+        and (record.kind == "breakpoint" or record.task_id == "__sdk.breakpoint")
+        and os.environ.get("POLICY_CONFIG_ROOT_FP")
+    ):
+        raise InvalidValueError(
+            f"result for {effect_id}: expected a breakpoint answer babysit-plugin may commit, "
+            "found signed-breakpoint enforcement pinned (POLICY_CONFIG_ROOT_FP) — the plugin "
+            "does not verify signed answers; post it with `babysitter task:post`, which does",
+            None,
+        )
     if line.shell_error_as_ok and result.status == "error" and record.kind == "shell":
         coerced = _shell_failure_value(result.error_payload, result.error, stdout, stderr)
         result = attrs.evolve(result, status="ok", value=coerced, error=None)

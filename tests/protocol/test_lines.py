@@ -17,6 +17,7 @@ from protocol import (
     LINE_0_0,
     LINE_6_0,
     EffectCancelledError,
+    InvalidValueError,
     ResultInput,
     RunTerminalError,
     UnsupportedSdkError,
@@ -255,4 +256,18 @@ def test_posting_to_a_halted_run_is_refused(tmp_path: Path) -> None:
         f"{requested.effect_id}, found it halted — nothing was written; the SDK performs "
         "nothing more for this run"
     )
+    assert snapshot(run_dir) == before
+
+
+def test_signed_breakpoint_enforcement_is_never_bypassed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a pinned trust anchor, a 6.x breakpoint answer is left to task:post."""
+    run_dir = _copy(RUNS_6 / "breakpoint", tmp_path)
+    run = open_run(run_dir)
+    (pending,) = read_journal(run).pending
+    monkeypatch.setenv("POLICY_CONFIG_ROOT_FP", "ab" * 32)
+    before = snapshot(run_dir)
+    with pytest.raises(InvalidValueError, match=r"post it with `babysitter task:post`"):
+        post_result(run, pending.effect_id, ResultInput(status="ok", value={"approved": True}))
     assert snapshot(run_dir) == before
