@@ -20,6 +20,8 @@ means something to clean up):
 - A resolved effect's ``result.json`` parses and agrees with its ``EFFECT_RESOLVED``
   (effectId, status, taskId, invocationKey, refs, times); ``ok`` results carry a value or a
   blob whose name is the sha256 of its bytes; ``error`` results carry an error.
+- A cancelled effect (6.x ``EFFECT_CANCELLED``) has the ``result.json`` of status
+  ``cancelled`` that ``task:cancel`` writes: 6.x's replay reads it and fails without it.
 - A ``run.lock`` left by a dead process, or empty, is reported as a warning.
 """
 
@@ -276,8 +278,42 @@ def _check_effects(run: Run, journal: Journal, found: _Findings) -> None:
                     f"tasks/{eid}/result.json: expected no result for a pending effect, found "
                     "one left by an interrupted post — harmless: the next post overwrites it",
                 )
+        elif record.status == "cancelled":
+            _check_cancelled(run, record, found)
         else:
             _check_result(run, record, found)
+
+
+def _check_cancelled(run: Run, record: EffectRecord, found: _Findings) -> None:
+    # 6.x's replay reads a cancelled effect's result.json (handleResolvedRecord) for its
+    # reason, and fails the run when it is missing.
+    rel = f"tasks/{record.effect_id}/result.json"
+    try:
+        path = safe_join(run.path, rel, where=rel)
+        raw = read_json_file(path)
+    except FileNotFoundError:
+        found.error(
+            run.path / rel,
+            f"{rel}: expected the result task:cancel wrote for the cancelled effect "
+            f"{record.effect_id} (journal/{record.resolved_file}), found nothing — the SDK's "
+            "replay fails without it; restore it from version control",
+        )
+        return
+    except (OSError, JsonParseError, ProtocolError) as exc:
+        found.error(
+            run.path / rel,
+            f"{rel}: expected the JSON result of a cancelled effect, found unreadable "
+            f"content ({exc}) — restore it from version control",
+        )
+        return
+    status = raw.get("status") if isinstance(raw, dict) else None
+    if status != "cancelled":
+        found.error(
+            path,
+            f"{rel}: expected status 'cancelled' as in the journal "
+            f"(journal/{record.resolved_file}), found {status!r} — the result file does not "
+            "belong to this cancellation; restore it from version control",
+        )
 
 
 def _check_lock(run: Run, found: _Findings) -> None:

@@ -25,6 +25,7 @@ from protocol import (
     pending_actions,
     post_result,
     read_journal,
+    verify_run,
 )
 from protocol.journal import JournalReader
 from protocol.lines import ambient_session_id, line_of_version
@@ -271,3 +272,17 @@ def test_signed_breakpoint_enforcement_is_never_bypassed(
     with pytest.raises(InvalidValueError, match=r"post it with `babysitter task:post`"):
         post_result(run, pending.effect_id, ResultInput(status="ok", value={"approved": True}))
     assert snapshot(run_dir) == before
+
+
+def test_verify_names_a_missing_cancelled_result(tmp_path: Path) -> None:
+    """verify passes a cancelled run as the SDK wrote it and names a lost cancel result."""
+    run_dir = _copy(RUNS_6 / "cancelled", tmp_path)
+    assert verify_run(run_dir).problems == ()
+    (effect_id,) = read_journal(open_run(run_dir)).cancelled
+    (run_dir / "tasks" / effect_id / "result.json").unlink()
+    (problem,) = verify_run(run_dir).problems
+    assert problem.severity == "error"
+    assert problem.message.startswith(
+        f"tasks/{effect_id}/result.json: expected the result task:cancel wrote"
+    )
+    assert problem.message.endswith("restore it from version control")
