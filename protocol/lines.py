@@ -82,6 +82,10 @@ class SdkLine:
     session_id: bool
     #: ``task:post`` rebuilds ``state/state.json`` after appending its event.
     rebuilds_state_cache: bool
+    #: ``task:post`` refuses an ``ok`` shell result that fails the task's ``outputSchema``
+    #: and calls the ``task.completed`` runtime hooks, which may deny the result
+    #: (6.x ``runtime/commitEffectResult.js``).
+    gates_results: bool
     #: ``task:post`` of a breakpoint adds ``data.breakpointId`` from the task's
     #: ``metadata.breakpointId``.
     breakpoint_id: bool
@@ -130,6 +134,7 @@ LINE_0_0 = SdkLine(
     harness_first=True,
     session_id=False,
     rebuilds_state_cache=False,
+    gates_results=False,
     breakpoint_id=False,
     shell_error_as_ok=False,
     error_file_text_ok=False,
@@ -147,6 +152,7 @@ LINE_6_0 = SdkLine(
     harness_first=False,
     session_id=True,
     rebuilds_state_cache=True,
+    gates_results=True,
     breakpoint_id=True,
     shell_error_as_ok=True,
     error_file_text_ok=True,

@@ -125,7 +125,9 @@ def summary_line(report: DispatchReport, seconds: float) -> str:
     c = report.counts
     line = (
         f"dispatched {c['total']} effect{'s' if c['total'] != 1 else ''}: {c['ok']} ok, "
-        f"{c['error']} error, {c['skipped']} skipped; {c['posted']} posted in {seconds:.1f} s"
+        f"{c['error']} error, {c['skipped']} skipped"
+        + "".join(f", {c[k]} {k}" for k in ("cancelled", "refused") if c.get(k))
+        + f"; {c['posted']} posted in {seconds:.1f} s"
     )
     if report.interrupted_by is not None or report.deadline_reached:
         line += "; interrupted, unfinished effects left pending"

@@ -47,13 +47,11 @@ still posted, and the report says what happened.
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any, TypeVar
 
 import attrs
@@ -64,7 +62,9 @@ import gevent.threadpool
 
 from babysit_plugin.isolate import IsolateOptions
 from babysit_plugin.isolate.session import Box, Isolation
-from babysit_plugin.runloop import definitions, execute, faults, heartbeat
+from babysit_plugin.runloop import definitions, execute, faults, heartbeat, sdkhooks
+from babysit_plugin.runloop.cancel import JournalWatch
+from babysit_plugin.runloop.interrupt import Interrupt, SignalGuard
 from babysit_plugin.runloop.poster import Poster, in_thread
 from babysit_plugin.runloop.progress import NullProgress, Progress
 from babysit_plugin.runloop.report import (
@@ -73,10 +73,15 @@ from babysit_plugin.runloop.report import (
     Wave,
     build_waves,
     iso,
-    run_status,
 )
 from babysit_plugin.runloop.store import Claim, ClaimRefused, PluginStore, SavedOutcome
-from protocol.errors import AlreadyResolvedError, ProtocolError, UnknownEffectError
+from protocol.errors import (
+    AlreadyResolvedError,
+    EffectCancelledError,
+    ProtocolError,
+    RunTerminalError,
+    UnknownEffectError,
+)
 from protocol.fsutil import safe_join
 from protocol.journal import JournalReader, open_run, read_journal
 from protocol.lock import LockOptions
@@ -136,39 +141,6 @@ class _Item:
     rep: EffectReport
 
 
-class _Interrupt:
-    """The one cancel event, and why it was set."""
-
-    def __init__(self) -> None:
-        self.event = gevent.event.Event()
-        self.signum: int | None = None
-        self.deadline = False
-
-    def by_signal(self, signum: int) -> None:
-        if self.signum is None and not self.deadline:
-            self.signum = signum
-        self.event.set()
-
-    def by_deadline(self) -> None:
-        if self.signum is None:
-            self.deadline = True
-        self.event.set()
-
-    @property
-    def is_set(self) -> bool:
-        return bool(self.event.is_set())
-
-    def reason(self) -> str:
-        if self.deadline:
-            return "interrupted at the deadline; left pending for the next dispatch"
-        if self.signum is not None:
-            return (
-                f"interrupted by {signal.Signals(self.signum).name}; "
-                "left pending for the next dispatch"
-            )
-        return "interrupted; left pending for the next dispatch"
-
-
 class _Dispatcher:
     def __init__(self, run: Run, options: DispatchOptions, report: DispatchReport) -> None:
         self.run = run
@@ -180,13 +152,16 @@ class _Dispatcher:
         self.local_lock = threading.RLock()
         pool = gevent.get_hub().threadpool
         pool.maxsize = max(pool.maxsize, _IO_THREADS)
-        self.interrupt = _Interrupt()
+        self.interrupt = Interrupt()
         self.reports: dict[str, EffectReport] = {}
         self.poster = Poster(self.run, self.lock_options)
         self.reader = JournalReader(run)
         # The journal as last read: results are prepared against it (the commit re-checks).
         self.journal: Journal | None = None
         self.isolation = Isolation(run, self.store.root, options.isolate)
+        self.watch = JournalWatch(run, self.interrupt.event, self.io)
+        gated = run.line.gates_results
+        self.hooks = sdkhooks.discover(run.path) if gated else sdkhooks.HookSet()
 
     # -- posting --------------------------------------------------------------------
 
@@ -242,16 +217,35 @@ class _Dispatcher:
             return
         try:
             saved = self._settle(saved, rep)
+            result = self._result_input(saved)
+            record = self.journal.effects.get(saved.effect_id) if self.journal else None
+            refused = sdkhooks.check(self.run, saved.effect_id, record, result, self.hooks)
+            if refused is not None:
+                # As 6.x task:post refuses it: nothing written, the effect stays pending and
+                # its next dispatch performs it again.
+                self.io(self.store.drop_outcome, saved.effect_id)
+                rep.status, rep.posted = "refused", False
+                rep.reason = f"refused by {refused.by}: {refused.reason}"
+                self.report.problems.append(f"{saved.effect_id}: {rep.reason}")
+                if claim is not None:
+                    self.store.release(claim)
+                return
             prepared = self.io(
-                prepare_result,
-                self.run,
-                saved.effect_id,
-                self._result_input(saved),
-                journal=self.journal,
+                prepare_result, self.run, saved.effect_id, result, journal=self.journal
             )
             outcome = self.poster.commit(prepared)
             if isinstance(outcome, ProtocolError):
                 raise outcome
+        except (EffectCancelledError, RunTerminalError) as exc:
+            self.io(self.store.drop_outcome, saved.effect_id)
+            rep.posted = False
+            cancelled = isinstance(exc, EffectCancelledError)
+            rep.status = "cancelled" if cancelled else "skipped"
+            rep.reason = (
+                "cancelled with task:cancel; this outcome was discarded"
+                if cancelled
+                else f"the run is over; this outcome was discarded: {exc}"
+            )
         except (AlreadyResolvedError, UnknownEffectError) as exc:
             self.io(self.store.drop_outcome, saved.effect_id)
             rep.status = "skipped"
@@ -388,14 +382,18 @@ class _Dispatcher:
             plan = execute.plan_effect(ctx, self.options.exec, work_dir)
             rep.started_at = time.time()
             self.progress.started(rep)
-            outcome = execute.perform(
-                plan, self.options.exec, work_dir, cancel=self.interrupt.event
-            )
+            cancel = self.watch.start(action.effect_id)
+            try:
+                outcome = execute.perform(plan, self.options.exec, work_dir, cancel=cancel)
+            finally:
+                self.watch.end(action.effect_id)
             rep.started_at = outcome.started_at or rep.started_at
             rep.finished_at = outcome.finished_at or time.time()
             if outcome.status == "cancelled":
-                rep.status = "skipped"
-                rep.reason = self.interrupt.reason()
+                why = None if self.interrupt.is_set else self.watch.why(action.effect_id)
+                cancelled = why is not None and action.effect_id in self.watch.cancelled
+                rep.status = "cancelled" if cancelled else "skipped"
+                rep.reason = why or self.interrupt.reason()
                 return
             stdout_path, stderr_path = (
                 self._keep_if_large(claim, p) for p in (outcome.stdout_path, outcome.stderr_path)
@@ -536,10 +534,16 @@ class _Dispatcher:
         for item, claim in claimed:
             action, rep = item.action, item.rep
             record = journal.effects.get(action.effect_id)
-            if record is None or record.status != "requested":
-                rep.status = "skipped"
-                rep.reason = "already resolved by someone else"
-                rep.elsewhere = True
+            if record is None or record.status != "requested" or journal.terminal:
+                rep.status = "cancelled" if record and record.status == "cancelled" else "skipped"
+                rep.elsewhere = not journal.terminal and rep.status == "skipped"
+                rep.reason = (
+                    "cancelled with task:cancel before it started; not run"
+                    if rep.status == "cancelled"
+                    else f"the run is {journal.status}; not run"
+                    if journal.terminal
+                    else "already resolved by someone else"
+                )
                 self.store.release(claim)
                 self.progress.finished(rep)
                 continue
@@ -616,7 +620,11 @@ def _epoch(iso: str | None) -> float | None:
 
 
 def _select(
-    run: Run, journal_pending: dict[str, str], options: DispatchOptions, report: DispatchReport
+    run: Run,
+    journal_pending: dict[str, str],
+    options: DispatchOptions,
+    report: DispatchReport,
+    cancelled_ids: frozenset[str] = frozenset(),
 ) -> list[PendingAction]:
     if options.actions is None:
         actions = pending_actions(run)
@@ -628,12 +636,15 @@ def _select(
                 continue
             seen.add(action.effect_id)
             if action.effect_id not in journal_pending:
+                cancelled = action.effect_id in cancelled_ids
                 report.effects.append(
                     EffectReport(
                         effect_id=action.effect_id,
                         kind=action.kind or "unknown",
-                        status="skipped",
-                        reason="not pending in this run's journal (already resolved, or "
+                        status="cancelled" if cancelled else "skipped",
+                        reason="cancelled with task:cancel; not run"
+                        if cancelled
+                        else "not pending in this run's journal (already resolved, or "
                         "not an effect of this run)",
                     )
                 )
@@ -650,30 +661,6 @@ def _select(
             report.notes.append(f"no pending effect has parallelGroupId {options.group}")
         actions = kept
     return actions
-
-
-class _SignalGuard:
-    """Routes SIGINT/SIGTERM/SIGHUP to the interrupt while dispatching."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-    def __init__(self, on_signal: Callable[[int], None], enabled: bool) -> None:
-        self.on_signal = on_signal
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.previous: dict[int, Any] = {}
-
-    def _handler(self, signum: int, frame: FrameType | None) -> None:
-        self.on_signal(signum)
-
-    def __enter__(self) -> _SignalGuard:
-        if self.enabled:
-            for sig in self.SIGNALS:
-                self.previous[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
 
 
 def plan_for(
@@ -715,13 +702,17 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
     journal = read_journal(run)
     faults.point("dispatch:start")
     pending = {r.effect_id: (r.kind or "unknown") for r in journal.pending}
-    report.run_status = run_status((str(e.body.get("type")) for e in journal.entries), len(pending))
+    # As the SDK derives it (deriveObservedRunState): RUN_HALTED/RUN_FAILED end the run even
+    # with effects requested; RUN_COMPLETED only once none is (run:halt seals with it).
+    report.run_status = journal.status
+    last = journal.lifecycle_event
+    report.run_over_event = last.filename if last is not None else None
     if report.run_over:
         # Nothing of a finished run is performed: its process will not read the results.
         return report
     dispatcher = _Dispatcher(run, options, report)
     recovered: set[str] = set()
-    with _SignalGuard(
+    with SignalGuard(
         dispatcher.interrupt.by_signal, options.handle_signals and not options.dry_run
     ):
         timer = beat = None
@@ -732,7 +723,7 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
         try:
             # Selected (task definitions read) before the state directory is touched, so
             # a run whose input is refused is left byte for byte as it was.
-            selected = _select(run, pending, options, report)
+            selected = _select(run, pending, options, report, frozenset(journal.cancelled))
             if options.isolate.enabled:
                 # Refused (one line, nothing run) before the state directory is touched.
                 dispatcher.isolation.open()
@@ -754,6 +745,7 @@ def dispatch_run(run_dir: str | Path, options: DispatchOptions | None = None) ->
                 timer.kill()
             if beat is not None:
                 beat.stop()
+            dispatcher.watch.close()
             dispatcher.poster.close()
             dispatcher.progress.close()
     report.interrupted_by = dispatcher.interrupt.signum

@@ -13,7 +13,7 @@ from protocol.clock import iso_from_ms
 from protocol.jsonjs import JsonValue
 from protocol.models import PendingAction
 
-EffectStatus = Literal["ok", "error", "skipped", "planned"]
+EffectStatus = Literal["ok", "error", "skipped", "planned", "cancelled", "refused"]
 RunStatus = Literal["created", "waiting", "completed", "failed", "halted"]
 
 #: Exit status of a dispatch of a run that is over (completed, failed or halted).
@@ -129,6 +129,8 @@ class DispatchReport:
     dry_run: bool = False
     notes: list[str] = attrs.field(factory=list)
     run_status: RunStatus | None = None
+    #: The journal file of the event that ended a run that is over.
+    run_over_event: str | None = None
 
     @property
     def run_over(self) -> bool:
@@ -148,7 +150,7 @@ class DispatchReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        counts = {"ok": 0, "error": 0, "skipped": 0, "planned": 0}
+        counts = {"ok": 0, "error": 0, "skipped": 0, "planned": 0, "cancelled": 0, "refused": 0}
         for e in self.effects:
             counts[e.status] = counts.get(e.status, 0) + 1
         if not self.dry_run:
@@ -175,7 +177,11 @@ class DispatchReport:
     def left_pending(self) -> str:
         """What is left pending and why, in one line (for a dispatch that did nothing)."""
         if self.run_over:
-            return f"run is {self.run_status}: nothing to dispatch"
+            where = self.run_dir / "journal" / (self.run_over_event or "")
+            return (
+                f"{where}: run is {self.run_status}: nothing to dispatch, nothing changed; "
+                "the SDK performs nothing more for this run"
+            )
         skipped = [e for e in self.effects if e.status == "skipped"]
         if not skipped:
             return "nothing performed: no pending effect (run `babysitter run:iterate` first)"
