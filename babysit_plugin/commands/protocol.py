@@ -418,10 +418,30 @@ class _WaitNotice:
         return f"{self.lock_path} is busy"
 
 
+def _gate(run: Run, effect_id: str, result: ResultInput) -> None:
+    """6.x task:post's outputSchema check and task.completed hooks, for a pending effect
+    (anything else is refused by the post itself, as task:post refuses it first)."""
+    journal = read_journal(run)
+    record = journal.effects.get(effect_id)
+    if record is None or record.status != "requested" or journal.terminal:
+        return
+    # Imported here: running hooks needs the process helpers, which a 0.0.x post never loads.
+    from babysit_plugin.runloop import sdkhooks
+
+    refused = sdkhooks.check(run, effect_id, record, result, sdkhooks.discover(run.path))
+    if refused is not None:
+        raise UsageError(
+            f"refused by {refused.by}: {refused.reason} — nothing was written; the effect "
+            "stays pending"
+        )
+
+
 def run_post(args: argparse.Namespace) -> int:
     """``babysit-plugin post RUN_DIR EFFECT_ID --status ok|error ...``."""
     run = open_run(runarg.run_dir_of(args))
     result = build_result(run, args)
+    if run.line.gates_results:
+        _gate(run, args.effect_id, result)
     receipt = post_result(
         run,
         args.effect_id,

@@ -195,11 +195,12 @@ def gate(
     *,
     kind: str | None,
     task_id: str | None,
-    timeout: float = HOOK_TIMEOUT,
+    timeout: float | None = None,
 ) -> Refusal | None:
     """Call the ``task.completed`` hooks as the SDK does; a refusal when one denies."""
     if hooks.empty:
         return None
+    timeout = HOOK_TIMEOUT if timeout is None else timeout
     data = payload(run, effect_id, kind, task_id, result)
     if hooks.dispatcher is not None:
         done = proc.run_process(
