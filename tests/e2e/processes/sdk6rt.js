@@ -1,12 +1,12 @@
 "use strict";
 // 6.x runtime semantics: a parallel.all of one slow shell effect (it writes its pid, then
-// sleeps) and two quick ones; then one shell effect whose outputSchema a string fails.
+// sleeps inputs.seconds) and two quick ones; then one shell effect whose outputSchema a string fails.
 const { defineTask } = require("@a5c-ai/babysitter-sdk");
 
 const slow = defineTask("e2e.sdk6rt.slow", (args) => ({
   kind: "shell",
   title: "slow",
-  shell: { command: `echo $$ > '${args.pidFile}'; exec sleep 60` },
+  shell: { command: `echo $$ > '${args.pidFile}'; exec sleep ${args.seconds}` },
 }));
 
 const quick = defineTask("e2e.sdk6rt.quick", (args) => ({
@@ -24,7 +24,7 @@ const typed = defineTask("e2e.sdk6rt.typed", () => ({
 
 exports.process = async function process(inputs, ctx) {
   const first = await ctx.parallel.all([
-    () => ctx.task(slow, { pidFile: inputs.pidFile }),
+    () => ctx.task(slow, { pidFile: inputs.pidFile, seconds: inputs.seconds }),
     () => ctx.task(quick, { n: 1 }),
     () => ctx.task(quick, { n: 2 }),
   ]);
