@@ -155,6 +155,9 @@ class DispatchReport:
             counts[e.status] = counts.get(e.status, 0) + 1
         if not self.dry_run:
             counts.pop("planned")
+        for status in ("cancelled", "refused"):  # 6.x only: listed when they happened
+            if not counts[status]:
+                counts.pop(status)
         counts["posted"] = sum(1 for e in self.effects if e.posted)
         counts["total"] = len(self.effects)
         return counts

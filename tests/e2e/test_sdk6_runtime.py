@@ -29,9 +29,7 @@ def project(tmp_path: Path) -> Project:
     return Project(sdk, tmp_path / "project", [E2E / "processes" / "sdk6rt.js"])
 
 
-def _start(
-    project: Project, run_id: str, seconds: int = 60
-) -> tuple[Path, Path, dict[str, str]]:
+def _start(project: Project, run_id: str, seconds: int = 60) -> tuple[Path, Path, dict[str, str]]:
     pid_file = project.root / f"{run_id}.pid"
     inputs = {"pidFile": str(pid_file), "seconds": seconds}
     run_dir = project.create("sdk6rt", run_id, inputs=inputs)
