@@ -134,11 +134,10 @@ def test_run_over_dispatches_nothing(project: Project) -> None:
     before = snapshot(run_dir)
     proc = project.plugin("dispatch", str(run_dir), check=False)
     assert proc.returncode == 4
-    assert proc.stdout == ""
-    lines = proc.stderr.strip().splitlines()
+    lines = proc.stdout.strip().splitlines()
     assert len(lines) == 1
-    assert "the run is failed" in lines[0]
-    assert "journal/" in lines[0]
+    assert "run is failed: nothing to dispatch" in lines[0]
+    assert f"{run_dir}/journal/0" in lines[0]
     assert snapshot_diff(before, snapshot(run_dir)) == []
     assert not pid_file.exists()
 
