@@ -267,7 +267,7 @@ class _Dispatcher:
             return
         else:
             self.io(self.store.drop_outcome, saved.effect_id)
-            self.store.note_posted(saved, claim)
+            self.store.note_posted(saved, claim, kind=rep.kind, title=rep.title)
             rep.posted = True
         if claim is not None:
             self.store.release(claim)

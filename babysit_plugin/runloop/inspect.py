@@ -192,12 +192,18 @@ class _Reader:
 
     def view(self, record: EffectRecord) -> EffectView:
         eid = record.effect_id
-        kind, title = self.title(record)
+        note = self.notes.get(eid, {})
+        if record.status in ("ok", "error") and isinstance(note.get("kind"), str):
+            # Posted by the plugin: kind and title as it noted them (no task.json read,
+            # so thousands of posted effects cost one file).
+            title = note.get("title")
+            kind, title = str(note["kind"]), title if isinstance(title, str) else record.label
+        else:
+            kind, title = self.title(record)
         base = EffectView(eid, kind, title, "pending")
         if record.status == "cancelled":
             return attrs.evolve(base, state="cancelled", reason=record.cancel_reason)
         if record.status in ("ok", "error"):
-            note = self.notes.get(eid, {})
             duration = _duration(record.started_at, record.finished_at)
             if duration is None:
                 duration = _duration(note.get("startedAt"), note.get("finishedAt"))

@@ -502,7 +502,14 @@ class PluginStore:
 
     # -- what was posted (for ``status``) ------------------------------------------------
 
-    def note_posted(self, saved: SavedOutcome, claim: Claim | None) -> None:
+    def note_posted(
+        self,
+        saved: SavedOutcome,
+        claim: Claim | None,
+        *,
+        kind: str | None = None,
+        title: str | None = None,
+    ) -> None:
         """Append one line to ``posted.jsonl``: this effect's result was committed.
 
         Informational only (``status`` shows posted effects from it; nothing is decided
@@ -511,6 +518,8 @@ class PluginStore:
         """
         note: dict[str, JsonValue] = {
             "effectId": saved.effect_id,
+            "kind": kind,
+            "title": title,
             "status": saved.status,
             "startedAt": saved.started_at,
             "finishedAt": saved.finished_at,

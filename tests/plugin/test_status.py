@@ -218,3 +218,23 @@ def test_status_starts_without_gevent(tmp_path: Path) -> None:
         "assert 'gevent' not in sys.modules, 'gevent imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], env=env(), check=True, capture_output=True)
+
+
+def test_posted_effects_keep_kind_title_and_duration(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a dispatch, each effect it posted shows as posted with its status and duration
+    (kind and title from the dispatch's note in posted.jsonl)."""
+    from babysit_plugin.runloop.dispatch import DispatchOptions, dispatch_run
+
+    run = make_run(tmp_path, [shell("echo one"), shell("exit 3")])
+    dispatch_run(run.path, DispatchOptions(handle_signals=False))
+    assert cli.main(["status", str(run.path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    effects = data["effects"]
+    assert [(e["state"], e["status"], e["title"]) for e in effects] == [
+        ("posted", "ok", "echo one"),
+        ("posted", "error", "exit 3"),
+    ]
+    assert all(e["kind"] == "shell" and e["durationMs"] >= 0 and e["pid"] for e in effects)
+    assert "resume" not in data
