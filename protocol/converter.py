@@ -37,6 +37,7 @@ from cattrs.v import format_exception, transform_error
 from protocol import models as m
 from protocol.errors import ProtocolError
 from protocol.jsonjs import JsonValue
+from protocol.lines import LINES, SdkLine
 
 __all__ = [
     "CONVERTER",
@@ -303,8 +304,18 @@ def _structure_path(value: Any, _: Any) -> Path:
     return Path(_strict_str(value, str))
 
 
+def _structure_line(value: Any, _: Any) -> SdkLine:
+    for line in LINES:
+        if value == line.name:
+            return line
+    raise ValueError(f"expected an SDK line ({', '.join(x.name for x in LINES)}), found {value!r}")
+
+
 def configure_converter(c: cattrs.Converter) -> None:
     """Register every hook the protocol models need on ``c``."""
+    # An SDK line is named by its table's name ("6.0"); the table itself is never data.
+    c.register_structure_hook(SdkLine, _structure_line)
+    c.register_unstructure_hook(SdkLine, lambda line: line.name)
     c.register_structure_hook(str, _strict_str)
     c.register_structure_hook(int, _strict_int)
     c.register_structure_hook(float, _strict_float)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from protocol import models as m
 from protocol.converter import CONVERTER, structure_event, unstructure, unstructure_event
+from protocol.lines import LINES
 
 text = st.text(max_size=6)
 opt_text = st.none() | text
@@ -54,7 +55,7 @@ records = st.builds(
     invocation_hash=opt_text,
     step_id=text,
     task_id=text,
-    status=st.sampled_from(["requested", "ok", "error"]),
+    status=st.sampled_from(["requested", "ok", "error", "cancelled"]),
     kind=opt_text,
     label=opt_text,
     labels=labels,
@@ -72,6 +73,7 @@ records = st.builds(
     resolved_at=opt_text,
     resolved_seq=st.none() | st.integers(1, 10**6),
     resolved_file=opt_text,
+    cancel_reason=opt_text,
 )
 problems = st.builds(
     m.Problem, path=text, message=text, severity=st.sampled_from(["error", "warning"])
@@ -94,6 +96,8 @@ MODELS: dict[type[Any], st.SearchStrategy[Any]] = {
         path=paths,
         metadata=st.builds(m.RunMetadata, run_id=text),
         repo_root=paths,
+        line=st.sampled_from(LINES),
+        sdk_version=opt_text,
     ),
     m.EffectError: errors,
     m.RunCreated: st.builds(
@@ -161,16 +165,19 @@ MODELS: dict[type[Any], st.SearchStrategy[Any]] = {
         effect_id=text,
         task_id=text,
         invocation_key=text,
-        status=st.sampled_from(["ok", "error"]),
+        # 6.x: a cancelled result (task:cancel), its reason, sdkVersion last.
+        status=st.sampled_from(["ok", "error", "cancelled"]),
         result=maybe_json,
         result_ref=opt_text,
         error=maybe_json,
         stdout_ref=opt_text,
         stderr_ref=opt_text,
+        reason=opt_text,
         started_at=opt_text,
         finished_at=opt_text,
         metadata=st.none() | json_objects,
         value=maybe_json,
+        sdk_version=opt_text,
         extra=extra,
     ),
     m.PostReceipt: st.builds(
