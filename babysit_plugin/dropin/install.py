@@ -60,7 +60,7 @@ Render = Callable[[Sequence[str]], str]
 Verb = Literal["create", "update", "unchanged", "conflict", "overwrite", "remove", "absent", "keep"]
 
 _MARKER = re.compile(r"babysit-plugin-file: (hook|skill|dispatcher); created-dirs: (\[[^\]\n]*\])")
-_COMMAND_LINE = re.compile(r"^babysit-plugin(?= |$)", re.MULTILINE)
+_COMMAND_LINE = re.compile(r"(?:^|(?<=\| ))babysit-plugin(?= |$)", re.MULTILINE)
 _ALLOWED_TOOL = "Bash(babysit-plugin:*)"
 
 

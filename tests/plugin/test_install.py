@@ -80,7 +80,8 @@ def test_installed_skill_calls_this_installation(repo: Path) -> None:
     installed = (repo / SKILL).read_text()
     source = install.skill_source()
     assert f"allowed-tools: Bash({command}:*), Bash(babysitter:*), Read\n" in installed
-    assert f"{command} dispatch .a5c/runs/<runId> --json\n" in installed
+    assert f"{command} dispatch <runId> --json\n" in installed
+    assert f"| {command} dispatch <runId> --actions - --json\n" in installed
     assert "\nbabysit-plugin dispatch" not in installed
     # Prose is untouched: only fenced command lines and allowed-tools change.
     changed = [
