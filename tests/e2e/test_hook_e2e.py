@@ -177,11 +177,15 @@ def test_installed_skill_commands_drive_a_run(project: Project) -> None:
     commands = [line for block in fenced for line in block.splitlines()]
     plugin = install.skill_command()
     assert commands == [
-        f"{plugin} dispatch .a5c/runs/<runId> --json",
-        "babysitter run:iterate .a5c/runs/<runId> --json",
-        f"{plugin} pending .a5c/runs/<runId>",
-        f"{plugin} verify .a5c/runs/<runId>",
+        f"{plugin} dispatch <runId> --json",
+        "babysitter run:iterate <runId> --json | tee /tmp/iterate.json | "
+        f"{plugin} dispatch <runId> --actions - --json",
+        "babysitter run:iterate <runId> --json",
+        f"{plugin} status <runId>",
+        f"{plugin} pending <runId>",
+        f"{plugin} verify <runId>",
     ]
+    dispatch, _, iterate, status, pending, verify = commands
 
     def shell(command: str) -> subprocess.CompletedProcess[str]:
         command = command.replace("<runId>", run_dir.name)
@@ -196,11 +200,11 @@ def test_installed_skill_commands_drive_a_run(project: Project) -> None:
             check=False,
         )
 
-    waiting = json.loads(shell(commands[1]).stdout)
+    waiting = json.loads(shell(iterate).stdout)
     assert waiting["status"] == "waiting"
     groups = {a["schedulerHints"]["parallelGroupId"] for a in waiting["nextActions"]}
     assert len(groups) == 1
-    dispatched = shell(commands[0])
+    dispatched = shell(dispatch)
     assert dispatched.returncode == 0, dispatched.stderr
     assert json.loads(dispatched.stdout)["counts"] == {
         "ok": 6,
@@ -209,6 +213,6 @@ def test_installed_skill_commands_drive_a_run(project: Project) -> None:
         "posted": 6,
         "total": 6,
     }
-    assert json.loads(shell(commands[1]).stdout)["status"] == "completed"
-    assert shell(commands[2]).returncode == 0
-    assert shell(commands[3]).returncode == 0
+    assert json.loads(shell(iterate).stdout)["status"] == "completed"
+    for command in (status, pending, verify):
+        assert shell(command).returncode == 0, command
