@@ -52,12 +52,20 @@ const work = defineTask("work", (args) => ({
   shell: { command: "true" },
 }));
 
+// An agent's error stays an error on 6.x too (only shell errors become values).
+const think = defineTask("think", (args) => ({
+  kind: "agent",
+  title: `work ${args.name}`,
+  agent: { name: "thinker", prompt: { task: "think" } },
+}));
+
 exports.process = async function (inputs, ctx) {
-  const names = ["unicode", "floats", "keys", "error", "logs", "big"];
+  const names = ["unicode", "floats", "keys", "error", "logs", "big", "agent-error"];
   return await ctx.parallel.all(
     names.map((name) => async () => {
       try {
-        return { name, ok: await ctx.task(work, { name }) };
+        const task = name === "agent-error" ? think : work;
+        return { name, ok: await ctx.task(task, { name }) };
       } catch (e) {
         if (e && e.isIntrinsic) throw e;
         return { name, caught: e.name, message: e.message };
@@ -174,7 +182,7 @@ def _parity(project: SdkProject, version: str, harness: str | None) -> None:
     waiting = project.iterate(run_dir)
     assert waiting["status"] == "waiting"
     actions = {a["taskDef"]["title"].split()[1]: a["effectId"] for a in waiting["nextActions"]}
-    assert sorted(actions) == ["big", "error", "floats", "keys", "logs", "unicode"]
+    assert sorted(actions) == ["agent-error", "big", "error", "floats", "keys", "logs", "unicode"]
 
     by_sdk = project.runs / "by-sdk"
     by_py = project.runs / "by-py"
@@ -188,10 +196,10 @@ def _parity(project: SdkProject, version: str, harness: str | None) -> None:
     stdout = project.write("in/stdout.txt", "out ✓\nline 2\n")
     stderr = project.write("in/stderr.txt", "warn\n")
     run = open_run(by_py)
-    order = ["unicode", "floats", "keys", "error", "logs", "big"]
+    order = ["unicode", "floats", "keys", "error", "logs", "big", "agent-error"]
     for name in order:
         effect_id = actions[name]
-        if name == "error":
+        if name in ("error", "agent-error"):
             project.task_post(
                 by_sdk, effect_id, "--status", "error", "--error", error_file, *stamps
             )
@@ -221,7 +229,7 @@ def _parity(project: SdkProject, version: str, harness: str | None) -> None:
     sdk_files, py_files = _files(by_sdk), _files(by_py)
     new_sdk = sorted(k for k in sdk_files if k.startswith("journal/") and k not in _files(run_dir))
     new_py = sorted(k for k in py_files if k.startswith("journal/") and k not in _files(run_dir))
-    assert len(new_sdk) == len(new_py) == 6
+    assert len(new_sdk) == len(new_py) == 7
     for sdk_name, py_name in zip(new_sdk, new_py, strict=True):
         assert sdk_name.split(".")[0] == py_name.split(".")[0]
         assert _normalized_event(sdk_files.pop(sdk_name)) == _normalized_event(
@@ -266,10 +274,15 @@ def _parity(project: SdkProject, version: str, harness: str | None) -> None:
                 "success": False,
             },
         }
-        return
-    assert output[3] == {
-        "name": "error",
+    else:
+        assert output[3] == {
+            "name": "error",
+            "caught": "ValidationError",
+            "message": "bad input ✗",
+        }
+    assert output[4] == {"name": "logs", "ok": {"done": True}}
+    assert output[6] == {
+        "name": "agent-error",
         "caught": "ValidationError",
         "message": "bad input ✗",
     }
-    assert output[4] == {"name": "logs", "ok": {"done": True}}
