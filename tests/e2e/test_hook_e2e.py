@@ -150,7 +150,7 @@ def test_hook_stays_within_its_budget_under_the_sdk(project: Project) -> None:
 
 # -- the skill against SDK 0.0.187's CLI ---------------------------------------------------------
 
-_SDK_CALL = re.compile(r"babysitter ([a-z]+:[a-z-]+)([^`\n]*)")
+_SDK_CALL = re.compile(r"babysitter ([a-z]+:[a-z-]+)([^`\n|]*)")
 
 
 def test_skill_uses_only_commands_and_flags_of_the_sdk_cli(project: Project) -> None:
