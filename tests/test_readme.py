@@ -66,7 +66,16 @@ def test_every_command_and_option_is_in_the_reference() -> None:
     parser = build_parser()
     sub_action = next(a for a in parser._actions if a.dest == "command")
     choices = getattr(sub_action, "choices", {})
-    assert set(choices) == {"dispatch", "hook", "install", "demo", "pending", "post", "verify"}
+    assert set(choices) == {
+        "dispatch",
+        "hook",
+        "install",
+        "demo",
+        "pending",
+        "post",
+        "verify",
+        "status",
+    }
     for name, sub in choices.items():
         assert f"| `{name}" in reference, name
         for action in sub._actions:
