@@ -55,6 +55,11 @@ def test_stopped_dispatcher_is_taken_over(tmp_path: Path, monkeypatch: pytest.Mo
         wait_for(lambda: all(m.exists() for m in markers), "both effects to start")
         claims = [store.read_claim(eid) for eid in run.effect_ids]
         assert all(c is not None and c.pid == first.pid and c.heartbeat_s == 0.2 for c in claims)
+        # Alive and running: refreshed, so still fresh well after one bound (1.2 s).
+        made = min(c.heartbeat_at or 0.0 for c in claims if c is not None)
+        wait_for(lambda: time.time() > made + 2.5, "two bounds to pass")
+        infos = [store.read_claim(eid) for eid in run.effect_ids]
+        assert all(i is not None and not i.heartbeat_stale() for i in infos)
         os.kill(first.pid, signal.SIGSTOP)
 
         def stale() -> bool:
