@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import attrs
+import gevent
 import gevent.lock
 
 from babysit_plugin.isolate import IsolateOptions, merge, worktrees
@@ -64,6 +65,9 @@ class Isolation:
         self.repo: Repo | None = None
         self.merge_lock = gevent.lock.Semaphore()
         self._snap_lock = gevent.lock.Semaphore()
+        # `git worktree add` reads every admin entry, and fails on one another add is still
+        # writing ("failed to read .../commondir"): adds and removes go one at a time.
+        self._admin_lock = gevent.lock.Semaphore()
         self._snapshot: str | None = None
         self.tmp = state_root / "tmp"
         self.merges = state_root / "merges"
@@ -129,12 +133,19 @@ class Isolation:
                     atomic_write(common_file, str(repo.common_dir))
             snapshot = self._snapshot
         path = worktrees.worktrees_dir(self.root) / effect_id
-        workspace = worktrees.create(repo, path, snapshot, self.options.links)
+        with self._admin_lock:
+            try:
+                workspace = worktrees.create(repo, path, snapshot, self.options.links)
+            except GitError:
+                # Another process adding a worktree of this repository at the same moment.
+                gevent.sleep(0.2)
+                workspace = worktrees.create(repo, path, snapshot, self.options.links)
         faults.point("isolate:worktree-added")
         return Box(effect_id, path, workspace, snapshot)
 
     def discard(self, box: Box) -> None:
-        worktrees.remove(self.repo, box.path)
+        with self._admin_lock:
+            worktrees.remove(self.repo, box.path)
 
     def merge_back(self, box: Box, outcome: Outcome) -> tuple[Outcome, merge.MergePlan | None]:
         """The outcome to save, and the clean merge still to apply (hold :attr:`merge_lock`)."""

@@ -19,11 +19,21 @@ import os
 import shutil
 from pathlib import Path
 
-from babysit_plugin.isolate.git import Repo, git, out
+from babysit_plugin.isolate.git import GitError, Repo, git, out
 
 
 def _pathspec(excluded: tuple[str, ...]) -> list[str]:
     return ["--", ":(top)", *(f":(exclude,top){p}" for p in excluded)]
+
+
+def _only_ignored_named(err: str) -> bool:
+    """git add exits 1 when an excluded path is itself ignored; everything else was added."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    return (
+        bool(lines)
+        and lines[0].startswith("The following paths are ignored")
+        and not any(line.startswith(("error:", "fatal:", "warning: could not")) for line in lines)
+    )
 
 
 def tree_of(
@@ -36,7 +46,17 @@ def tree_of(
         with contextlib.suppress(FileNotFoundError):
             shutil.copyfile(seed_index, tmp_index)
     try:
-        git(work_tree, "add", "-A", "--ignore-errors", *_pathspec(excluded), index=tmp_index)
+        added = git(
+            work_tree,
+            "add",
+            "-A",
+            "--ignore-errors",
+            *_pathspec(excluded),
+            index=tmp_index,
+            ok_codes=(0, 1),
+        )
+        if added.code == 1 and not _only_ignored_named(added.err):
+            raise GitError(f"git add -A (in {work_tree}) exited with code 1: {added.err[-800:]}")
         if excluded:
             git(
                 work_tree,

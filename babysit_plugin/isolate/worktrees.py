@@ -59,9 +59,10 @@ def _admin_entries_for(repo_common: Path, path: Path) -> list[Path]:
             except OSError:
                 pointer = ""
             mine = bool(pointer) and Path(pointer).parent == path
-            half_made = (not pointer or not (entry / "commondir").exists()) and (
-                entry.name.rstrip("0123456789") in (path.name, path.name.rstrip("0123456789"))
-            )
+            # git names an entry after the directory, plus digits when the name is taken.
+            suffix = entry.name[len(path.name) :]
+            named = entry.name.startswith(path.name) and (not suffix or suffix.isdigit())
+            half_made = named and (not pointer or not (entry / "commondir").exists())
             if mine or half_made:
                 found.append(entry)
     return found

@@ -6,7 +6,9 @@ working directory (the effect's worktree when isolated):
 ``["delete", PATH]``, ``["rename", OLD, NEW]``, ``["chmod", PATH, "755"]``,
 ``["symlink", PATH, TARGET]``, ``["user", PATH, TEXT]`` (writes into
 ``$EDIT_AGENT_USER_TREE``: the user editing the repository meanwhile),
-``["stamp", DIR, NAME]`` (start/end times around a 0.3 s sleep), ``["fail"]``.
+``["stamp", DIR, NAME]`` (start/end times around a 0.3 s sleep), ``["barrier", DIR,
+NAME, COUNT]`` (wait until COUNT agents reached it: proof they run side by side),
+``["fail"]``.
 Prints ``{"done": N}``.
 """
 
@@ -46,6 +48,15 @@ for op in ops:
         time.sleep(0.3)
         with open(os.path.join(args[0], args[1] + ".end"), "w") as fh:
             fh.write(str(time.time_ns()))
+    elif kind == "barrier":  # wait (up to 60 s) until COUNT agents have reached it
+        directory, name, count = args[0], args[1], int(args[2])
+        with open(os.path.join(directory, name + ".start"), "w") as fh:
+            fh.write(str(time.time_ns()))
+        deadline = time.monotonic() + 60
+        while sum(f.endswith(".start") for f in os.listdir(directory)) < count:
+            if time.monotonic() > deadline:
+                sys.exit("barrier: the other agents never came")
+            time.sleep(0.01)
     elif kind == "fail":
         failed = True
 sys.stdout.write(json.dumps({"done": len(ops), "cwd": os.getcwd()}))
