@@ -1,7 +1,7 @@
 """Run directories for the benchmark, made by the real babysitter SDK CLI.
 
-A :class:`BenchProject` is a throw-away project root (``tests/rundirs.py``'s
-:class:`~rundirs.Project`: ``.a5c/processes``, ``.a5c/runs``, a ``node_modules`` link to the
+A :class:`BenchProject` is a throw-away project root (``tests/kit``'s
+:class:`~kit.Project`: ``.a5c/processes``, ``.a5c/runs``, a ``node_modules`` link to the
 pinned SDK, and an environment without this machine's babysitter configuration). Every run
 comes from ``bench/processes/fanout.js``: ``run:create`` then ``run:iterate`` leave ``n``
 shell effects pending in one parallel group.
@@ -36,7 +36,7 @@ for _path in (str(REPO / "tests"), str(REPO)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-import rundirs  # noqa: E402  (tests/rundirs.py: the pinned SDK and project roots)
+import kit  # noqa: E402  (tests/kit: the SDK lines and project roots)
 from timing import Timed, run_timed  # noqa: E402
 
 from protocol import (  # noqa: E402
@@ -55,9 +55,9 @@ from protocol import (  # noqa: E402
 from protocol.results import RESULT_SCHEMA_VERSION  # noqa: E402
 
 
-def find_sdk() -> rundirs.Sdk:
+def find_sdk() -> kit.Sdk:
     """The pinned SDK (installed with ``npm ci`` when missing), or an error saying why not."""
-    found = rundirs.find_sdk()
+    found = kit.find_sdk()
     if isinstance(found, str):
         raise SystemExit(f"bench: {found}")
     return found
@@ -66,8 +66,8 @@ def find_sdk() -> rundirs.Sdk:
 class BenchProject:
     """A project root holding the benchmark's runs."""
 
-    def __init__(self, sdk: rundirs.Sdk, root: Path) -> None:
-        self.project = rundirs.Project(sdk, root, [FANOUT])
+    def __init__(self, sdk: kit.Sdk, root: Path) -> None:
+        self.project = kit.Project(sdk, root, [FANOUT])
         self.sdk = sdk
         self.root = root
         self.env = self.project.env

@@ -16,7 +16,7 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
-import sdklines  # noqa: E402
+from kit import lines as sdklines  # noqa: E402
 
 
 @pytest.fixture(scope="session", params=sdklines.MAIN_LINES, ids=lambda v: f"sdk{v}")

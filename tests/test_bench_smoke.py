@@ -17,7 +17,7 @@ for _path in (str(TESTS), str(BENCH)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-import rundirs  # noqa: E402
+import kit  # noqa: E402
 from timing import percentile, summary  # noqa: E402
 
 
@@ -34,7 +34,7 @@ def test_percentile_interpolates_between_closest_ranks() -> None:
 
 @pytest.fixture(scope="module")
 def quick(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Path]:
-    found = rundirs.find_sdk()
+    found = kit.find_sdk()
     if isinstance(found, str):
         pytest.skip(found)
     out = tmp_path_factory.mktemp("bench-out")

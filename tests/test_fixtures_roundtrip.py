@@ -14,9 +14,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import rundirs
-import sdklines
-from rundirs import FIXTURE_RUNS, REPO, Project, Sdk, record
+import kit
+from kit import FIXTURE_RUNS, REPO, Project, Sdk, record
+from kit import lines as sdklines
 
 from babysit_plugin.commands.protocol import pending_json
 from protocol import jsonjs, open_run, pending_actions, read_journal, verify_run
@@ -25,7 +25,7 @@ DEMO_RUN = REPO / "babysit_plugin" / "data" / "demo" / "runs" / "demo"
 #: The runs recorded with SDK 6.0.3 (``record.py --sdk 6.0.3``).
 RUNS_6 = record.runs_dir_for("6.0.3")
 COMMITTED_6 = sorted(p for p in RUNS_6.iterdir() if (p / "run.json").is_file())
-COMMITTED = [*(FIXTURE_RUNS / name for name in rundirs.fixture_names()), DEMO_RUN, *COMMITTED_6]
+COMMITTED = [*(FIXTURE_RUNS / name for name in kit.fixture_names()), DEMO_RUN, *COMMITTED_6]
 JSON_FILES = sorted(p for run in COMMITTED for p in run.rglob("*.json"))
 
 # The keys of a run:iterate nextActions entry that `pending --json` reports too.
@@ -50,7 +50,7 @@ def _id(path: Path) -> str:
 
 @pytest.fixture(scope="session")
 def sdk() -> Sdk:
-    found = rundirs.find_sdk()
+    found = kit.find_sdk()
     if isinstance(found, str):
         pytest.skip(found)
     return found
@@ -67,9 +67,7 @@ def big_result_run(sdk: Sdk, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_fixtures_are_present() -> None:
     """Every recipe of record.py except the generated one has a committed run directory."""
     recipes = {r.name for r in record.RECIPES if not r.generated}
-    assert set(rundirs.fixture_names()) == {
-        r for r in recipes if not record.recipe_named(r).sdk6_only
-    }
+    assert set(kit.fixture_names()) == {r for r in recipes if not record.recipe_named(r).sdk6_only}
     assert {p.name for p in COMMITTED_6} == recipes
     assert len(JSON_FILES) > 100
 
@@ -175,7 +173,7 @@ def test_pending_equals_sdk6_next_actions(run_dir: Path, tmp_path: Path) -> None
     run = open_run(run_dir)
     journal = read_journal(run)
     ours = pending_json(run, pending_actions(run, journal))["pending"]
-    process = rundirs.FIXTURE_PROCESSES / (process_file_of_6(run_dir).stem + ".js")
+    process = kit.FIXTURE_PROCESSES / (process_file_of_6(run_dir).stem + ".js")
     staged = record.stage_run(run_dir, process, tmp_path, line.node_modules)
     result = _iterate(line.cli, staged, tmp_path)
     theirs = result.get("nextActions") or []
@@ -203,7 +201,7 @@ def test_big_result_pending_equals_sdk(big_result_run: Path, sdk: Sdk, tmp_path:
     ours = pending_json(run, pending_actions(run))["pending"]
     staged = record.stage_run(
         big_result_run,
-        rundirs.FIXTURE_PROCESSES / "big-result.js",
+        kit.FIXTURE_PROCESSES / "big-result.js",
         tmp_path,
         sdk.node_modules,
     )

@@ -1,8 +1,9 @@
-"""End-to-end tests: the real babysitter SDK (pinned in package.json) through Node.
+"""End-to-end tests: the real babysitter SDK through Node, on every main SDK line.
 
-The SDK comes from ``<repo>/node_modules`` (``npm ci`` runs once, under a file lock, when
-it is missing). Every test module here sets ``pytestmark = pytest.mark.e2e``; tests are
-skipped, with the reason, only when Node or npm is absent.
+Each test runs once on 0.0.187 (``<repo>/node_modules``; ``npm ci`` runs once, under a file
+lock, when it is missing) and once on 6.0.3 (``.sdks/6.0.3``, see ``kit.lines``).
+Every test module here sets ``pytestmark = pytest.mark.e2e``; tests are skipped, with the
+reason, only when Node or npm (or, for 6.0.3, ``../shared/sdk/6.0.3``) is absent.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import rundirs
-from rundirs import Project, Sdk
+import kit
+from kit import Project, Sdk
 
 E2E = Path(__file__).resolve().parent
 PROCESSES = sorted((E2E / "processes").glob("*.js"))
 
 
-@pytest.fixture(scope="session")
-def sdk() -> Sdk:
-    """The pinned SDK CLI; skips the test when Node or npm is missing."""
-    found = rundirs.find_sdk()
+@pytest.fixture(scope="session", params=kit.MAIN_LINES, ids=lambda v: f"sdk{v}")
+def sdk(request: pytest.FixtureRequest) -> Sdk:
+    """Each SDK line in turn (0.0.187, 6.0.3); a line that is not installed is skipped."""
+    found = kit.find_sdk(str(request.param))
     if isinstance(found, str):
         pytest.skip(found)
     return found

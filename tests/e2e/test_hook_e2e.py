@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rundirs import Project
+from kit import Project
 
 from babysit_plugin.dropin import install
 from babysit_plugin.dropin.demo import stage_demo

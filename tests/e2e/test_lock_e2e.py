@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rundirs import Entry, Project, snapshot, snapshot_diff
+from kit import Entry, Project, snapshot, snapshot_diff
 
 pytestmark = pytest.mark.e2e
 

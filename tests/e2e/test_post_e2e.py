@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rundirs import Project, record
+from kit import Project, record
 
 from protocol import jsonjs
 

@@ -7,18 +7,16 @@ it or Node is missing.
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
-from rundirs import REPO, Project, Sdk, snapshot
+from kit import Project, Sdk, find_sdk, snapshot
 
 from protocol.verify import verify_run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-NODE_MODULES = REPO / ".sdks" / "0.0.174" / "node_modules"
 FANOUT = Path(__file__).resolve().parent / "processes" / "fanout.js"
 
 # A stand-in agent CLI: the prompt on stdin, its `@reply` line's text as the answer.
@@ -31,11 +29,10 @@ print(lines[-1][len("@reply "):] if lines else "no reply line")
 
 @pytest.fixture
 def sdk174() -> Sdk:
-    node = shutil.which("node")
-    cli = NODE_MODULES / ".bin" / "babysitter"
-    if node is None or not cli.exists():
-        pytest.skip(f"needs node and {cli} (npm i @a5c-ai/babysitter-sdk@0.0.174 there)")
-    return Sdk(node=node, babysitter=cli, node_modules=NODE_MODULES, version="0.0.174")
+    found = find_sdk("0.0.174")
+    if isinstance(found, str):
+        pytest.skip(found)
+    return found
 
 
 @pytest.fixture

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import kit
 import pytest
-import rundirs
-import sdklines
-from rundirs import Project
+from kit import Project
+from kit import lines as sdklines
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +18,7 @@ E2E = Path(__file__).resolve().parent
 @pytest.mark.parametrize("version", sdklines.ALL_LINES, ids=lambda v: f"sdk{v}")
 def test_every_line_runs_a_fanout(version: str, tmp_path: Path) -> None:
     """run:create + run:iterate on each line list the fan-out's shell effects as one group."""
-    sdk = rundirs.find_sdk(version)
+    sdk = kit.find_sdk(version)
     if isinstance(sdk, str):
         pytest.skip(sdk)
     assert sdk.version == sdklines.installed_version(sdk.node_modules) == version

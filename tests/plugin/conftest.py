@@ -16,7 +16,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runbuilder import Fakes, install_fakes
+from kit import Fakes, install_fakes
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rundirs import copy_fixture, snapshot, snapshot_diff
+from kit import copy_fixture, snapshot, snapshot_diff
 
 from babysit_plugin.cli import main
 

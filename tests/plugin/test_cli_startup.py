@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runbuilder import make_run, shell
+from kit import make_run, shell
 
 REPO = Path(__file__).resolve().parents[2]
 

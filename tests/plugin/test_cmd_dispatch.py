@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runbuilder import Fakes, RunDir, agent, make_run, shell
+from kit import Fakes, RunDir, agent, make_run, shell
 
 from babysit_plugin.runloop.proc import group_alive
 from babysit_plugin.runloop.store import PluginStore

@@ -10,8 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kit
 import pytest
-import rundirs
 
 from babysit_plugin.cli import main
 from babysit_plugin.dropin.demo import stage_demo
@@ -70,13 +70,13 @@ def test_demo_dir_is_kept_and_not_reused(
     assert capsys.readouterr().out.splitlines()[-1] == f"the run is kept in {run_dir}"
     results = sorted(run_dir.glob("tasks/*/result.json"))
     assert len(results) == 6
-    before = rundirs.snapshot(tmp_path)
+    before = kit.snapshot(tmp_path)
     assert main(["demo", "--dir", str(tmp_path)]) == 1
     assert capsys.readouterr().err == (
         f"babysit-plugin: error: {run_dir}: expected no run there, found one — pick an empty "
         "--dir\n"
     )
-    assert rundirs.snapshot(tmp_path) == before
+    assert kit.snapshot(tmp_path) == before
 
 
 def test_demo_needs_no_node(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_demo_needs_no_node(tmp_path: Path) -> None:
         "PATH": str(bin_dir),
         "HOME": str(tmp_path),
         "PYTHONPATH": os.pathsep.join(
-            [str(rundirs.REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+            [str(kit.REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
         ),
     }
     proc = subprocess.run(

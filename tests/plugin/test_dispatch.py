@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
-import rundirs
-from runbuilder import FAKES, Fakes, RunDir, agent, make_run, shell
+from kit import FAKES, Fakes, RunDir, agent, make_run, shell
 
 from babysit_plugin.harness.prompts import build_prompt
 from babysit_plugin.runloop import progress
@@ -444,9 +444,9 @@ def test_due_sleep_is_posted_far_sleep_waits(tmp_path: Path) -> None:
 def test_dry_run_writes_nothing(tmp_path: Path, fakes: Fakes) -> None:
     """--dry-run plans every effect, runs nothing and leaves the run byte-for-byte unchanged."""
     run = make_run(tmp_path, [shell("echo a"), agent("@reply 1")])
-    before = rundirs.snapshot(run.path)
+    before = kit.snapshot(run.path)
     report = dispatch_run(run.path, opts(dry_run=True))
-    assert rundirs.snapshot_diff(before, rundirs.snapshot(run.path)) == []
+    assert kit.snapshot_diff(before, kit.snapshot(run.path)) == []
     assert [e.status for e in report.effects] == ["planned", "planned"]
     assert report.effects[0].command == f"/bin/sh -c 'echo a' (in {run.repo})"
     assert report.effects[1].command is not None

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import gevent
 import gevent.event
+import kit
 import pytest
-import rundirs
-from runbuilder import RunDir, make_run, shell
+from kit import RunDir, make_run, shell
 
 from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, _Dispatcher
 from protocol.errors import LockTimeoutError
@@ -29,7 +29,7 @@ def _dispatcher(rd: RunDir, lock_timeout: float = 10.0) -> _Dispatcher:
 
 
 def _temps(root: Path) -> list[str]:
-    return sorted(p for p in rundirs.snapshot(root) if p.endswith(".tmp"))
+    return sorted(p for p in kit.snapshot(root) if p.endswith(".tmp"))
 
 
 def test_results_handed_over_together_are_committed_in_one_lock_hold(tmp_path: Path) -> None:
@@ -91,13 +91,13 @@ def test_a_commit_that_fails_reaches_every_waiter_and_writes_nothing(tmp_path: P
     d = _dispatcher(rd, lock_timeout=0.05)
     lock = rd.path / "run.lock"
     lock.write_text(json.dumps({"pid": os.getppid(), "owner": "x", "acquiredAt": "t"}) + "\n")
-    before = rundirs.snapshot(rd.path)
+    before = kit.snapshot(rd.path)
     prepared = [prepare_result(d.run, e, ResultInput(status="ok", value=1)) for e in rd.effect_ids]
     waiters = [gevent.spawn(d.poster.commit, p) for p in prepared]
     gevent.joinall(waiters)
     assert [type(w.exception) for w in waiters] == [LockTimeoutError] * 3
     assert d.poster.batches == [3]
-    assert rundirs.snapshot(rd.path) == before
+    assert kit.snapshot(rd.path) == before
     assert _temps(rd.path) == []
     d.poster.close()
 

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
-import rundirs
-from runbuilder import RunDir, agent, make_run, shell
+from kit import RunDir, agent, make_run, shell
 
 from babysit_plugin.dropin.hook import (
     DEFAULT_BUDGET,
@@ -182,13 +182,13 @@ def test_failing_shell_is_posted_as_an_error(tmp_path: Path) -> None:
 def test_single_pending_effect_is_left_to_the_skill(tmp_path: Path) -> None:
     """One pending effect has no parallel group: nothing is run, the run is untouched."""
     run = make_run(tmp_path, [shell("echo alone")])
-    before = rundirs.snapshot(run.path)
+    before = kit.snapshot(run.path)
     outcome = hook(run, payload(run))
     assert outcome.decision == NONE
     assert outcome.messages == (
         f"run run-1: left {run.effect_ids[0]} (shell) for the skill: not part of a parallel group",
     )
-    assert rundirs.snapshot(run.path) == before
+    assert kit.snapshot(run.path) == before
 
 
 def test_kinds_outside_the_hook_stay_pending(tmp_path: Path) -> None:
@@ -224,14 +224,14 @@ def test_timeout_hint_longer_than_the_budget_is_not_started(tmp_path: Path) -> N
 def test_budget_already_spent_does_nothing(tmp_path: Path) -> None:
     """When the payload is older than the budget, the hook leaves everything untouched."""
     run = make_run(tmp_path, [shell("echo 1"), shell("echo 2")])
-    before = rundirs.snapshot(run.path)
+    before = kit.snapshot(run.path)
     outcome = hook(run, payload(run, age=DEFAULT_BUDGET))
     assert outcome.decision == NONE
     assert outcome.messages[0].startswith("run run-1: ")
     assert outcome.messages[0].endswith(
         f"s of the {DEFAULT_BUDGET:g} s budget left; leaving everything to the skill"
     )
-    assert rundirs.snapshot(run.path) == before
+    assert kit.snapshot(run.path) == before
 
 
 def test_deadline_kills_unfinished_effects_and_hands_them_back(tmp_path: Path) -> None:
@@ -276,7 +276,7 @@ def plugin_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("HOOK_PAYLOAD", None)
     env["PYTHONPATH"] = os.pathsep.join(
-        [str(rundirs.REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
+        [str(kit.REPO), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
     env.update(extra)
     return env

@@ -9,13 +9,13 @@ import subprocess
 import time
 from pathlib import Path
 
+import kit
 import pytest
-import rundirs
 
 from babysit_plugin.cli import main
 from babysit_plugin.dropin import install
 
-REPO = rundirs.REPO
+REPO = kit.REPO
 HOOK = ".a5c/hooks/on-iteration-start/babysit-plugin.sh"
 SKILL = ".claude/skills/babysit-plugin/SKILL.md"
 DISPATCHER = "plugins/babysitter/hooks/hook-dispatcher.sh"
@@ -106,19 +106,19 @@ def test_skill_command_is_the_console_script_beside_python() -> None:
 def test_install_twice_is_a_no_op(repo: Path) -> None:
     """A second install reports every file unchanged and changes no byte, mode or mtime."""
     install.install(repo, env={})
-    before = rundirs.snapshot(repo)
+    before = kit.snapshot(repo)
     mtimes = {p: p.stat().st_mtime_ns for p in repo.rglob("*")}
     report = install.install(repo, env={})
     assert [c.verb for c in report.changes] == ["unchanged", "unchanged"]
-    assert rundirs.snapshot(repo) == before
+    assert kit.snapshot(repo) == before
     assert {p: p.stat().st_mtime_ns for p in repo.rglob("*")} == mtimes
 
 
 def test_uninstall_leaves_the_repo_as_it_was(repo: Path) -> None:
     """install then --uninstall: the repository snapshot is identical to before."""
-    before = rundirs.snapshot(repo)
+    before = kit.snapshot(repo)
     install.install(repo, skills_dirs=[".claude/skills", ".agents/skills"], with_dispatcher=True)
-    assert rundirs.snapshot(repo) != before
+    assert kit.snapshot(repo) != before
     report = install.uninstall(repo, env={})
     assert [(c.rel, c.verb) for c in report.changes] == [
         (HOOK, "remove"),
@@ -126,7 +126,7 @@ def test_uninstall_leaves_the_repo_as_it_was(repo: Path) -> None:
         (SKILL, "remove"),
         (".agents/skills/babysit-plugin/SKILL.md", "remove"),
     ]
-    assert rundirs.snapshot_diff(before, rundirs.snapshot(repo)) == []
+    assert kit.snapshot_diff(before, kit.snapshot(repo)) == []
 
 
 def test_uninstall_keeps_directories_that_gained_other_files(repo: Path) -> None:
@@ -145,14 +145,14 @@ def test_users_own_file_is_never_overwritten(repo: Path) -> None:
     own = repo / SKILL
     own.parent.mkdir(parents=True)
     own.write_text("my own skill\n")
-    before = rundirs.snapshot(repo)
+    before = kit.snapshot(repo)
     with pytest.raises(install.InstallError) as info:
         install.install(repo, env={})
     assert str(info.value) == (
         f"{repo / SKILL}: exists and was not written by babysit-plugin; move it away or pass "
         "--force; nothing was written"
     )
-    assert rundirs.snapshot(repo) == before
+    assert kit.snapshot(repo) == before
 
 
 def test_force_overwrites_and_uninstall_then_removes(repo: Path) -> None:
@@ -182,7 +182,7 @@ def test_uninstall_leaves_files_it_did_not_write(repo: Path) -> None:
 
 def test_dry_run_writes_nothing(repo: Path) -> None:
     """--dry-run reports what it would create and leaves the repository alone."""
-    before = rundirs.snapshot(repo)
+    before = kit.snapshot(repo)
     report = install.install(repo, dry_run=True, with_dispatcher=True, env={})
     assert [c.verb for c in report.changes] == ["create", "create", "create"]
     assert install.format_report(report).splitlines()[:3] == [
@@ -190,12 +190,12 @@ def test_dry_run_writes_nothing(repo: Path) -> None:
         f"would create    {SKILL}",
         f"would create    {DISPATCHER}",
     ]
-    assert rundirs.snapshot(repo) == before
+    assert kit.snapshot(repo) == before
     install.install(repo, env={})
-    snap = rundirs.snapshot(repo)
+    snap = kit.snapshot(repo)
     report = install.uninstall(repo, dry_run=True, env={})
     assert [c.verb for c in report.changes] == ["remove", "remove"]
-    assert rundirs.snapshot(repo) == snap
+    assert kit.snapshot(repo) == snap
 
 
 def test_updated_interpreter_rewrites_the_hook(repo: Path) -> None:

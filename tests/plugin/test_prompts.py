@@ -16,8 +16,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
-import rundirs
 
 from babysit_plugin.harness.prompts import (
     SCHEMA_ADVICE,
@@ -146,7 +146,7 @@ def test_node_and_orchestrator_sections() -> None:
 
 
 def _sdk_prompts(tasks: list[dict[str, Any]]) -> list[str]:
-    found = rundirs.find_sdk()
+    found = kit.find_sdk()
     if isinstance(found, str):
         pytest.skip(found)
     module = found.dist / "cli" / "commands" / "harnessPhase1.js"

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from runbuilder import make_run, shell
+from kit import make_run, shell
 
 from babysit_plugin.runloop.dispatch import DispatchOptions, dispatch_run
 from babysit_plugin.runloop.execute import ExecOptions

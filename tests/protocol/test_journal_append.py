@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from runkit import T0, RunBuilder, ulid_at
+from kit import T0, RunBuilder, ulid_at
 
 from protocol import (
     JournalCorruptError,

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from runkit import RunBuilder, iso_at, ulid_at
+from kit import RunBuilder, iso_at, ulid_at
 
 from protocol import (
     EffectRequested,

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rundirs import snapshot
+from kit import snapshot
 
 from protocol import (
     LINE_0_0,

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runkit import RunBuilder, iso_at
+from kit import RunBuilder, iso_at
 
 from protocol import (
     PayloadError,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runkit import RunBuilder, ulid_at
+from kit import RunBuilder, ulid_at
 
 from protocol import open_run, pending_actions, read_journal
 

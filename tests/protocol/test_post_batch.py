@@ -12,7 +12,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from runkit import RunBuilder, iso_at, snapshot
+from kit import RunBuilder, iso_at, snapshot
 
 import protocol.journal
 from protocol import (

@@ -24,7 +24,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sdk_helpers import REPO, SdkProject, find_cli
+from kit import Project, find_sdk
 
 from protocol import (
     ResultInput,
@@ -132,7 +132,6 @@ def _normalized_state(text: bytes) -> str:
     return to_file_text(body)
 
 
-SDK6 = REPO / ".sdks" / "6.0.3" / "node_modules"
 SESSION_ENV = {"CLAUDE_ENV_FILE": "/tmp/claude-env-1", "AGENT_SESSION_ID": "agent-7"}
 
 
@@ -145,17 +144,14 @@ SESSION_ENV = {"CLAUDE_ENV_FILE": "/tmp/claude-env-1", "AGENT_SESSION_ID": "agen
 )
 def project(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[SdkProject, str, str | None]:
+) -> tuple[Project, str, str | None]:
     version, harness = request.param
-    found = find_cli()
+    found = find_sdk(version)
     if isinstance(found, str):
         pytest.skip(found)
+    project = Project(found, tmp_path)
     if version == "0.0.187":
-        return SdkProject(tmp_path, found), version, harness
-    cli = SDK6 / ".bin" / "babysitter"
-    if not cli.exists():
-        pytest.skip(f"{cli} is missing: install SDK 6.0.3 from ../shared/sdk/6.0.3 (.ci/run)")
-    project = SdkProject(tmp_path, cli)
+        return project, version, harness
     for key in ("AGENT_SESSION_ID", "CLAUDE_ENV_FILE", "AGENT_TRUST_ENV_SESSION"):
         monkeypatch.delenv(key, raising=False)
     if harness is not None:
@@ -166,17 +162,17 @@ def project(
 
 
 def test_post_result_matches_task_post_byte_for_byte(
-    project: tuple[SdkProject, str, str | None],
+    project: tuple[Project, str, str | None],
 ) -> None:
     """Same results posted by task:post and post_result give identical run directories."""
     project_, version, harness = project
     _parity(project_, version, harness)
 
 
-def _parity(project: SdkProject, version: str, harness: str | None) -> None:
+def _parity(project: Project, version: str, harness: str | None) -> None:
     six = version.startswith("6.")
     # 6.x's run:create makes .a5c/ an ES module package: a CommonJS process must be .cjs.
-    process = project.write("proc.cjs" if six else "proc.js", PROCESS)
+    process = project.write_file("proc.cjs" if six else "proc.js", PROCESS)
     flags = {"harness": harness} if harness is not None else {}
     run_dir = project.create_run(process, **flags)
     waiting = project.iterate(run_dir)
@@ -190,11 +186,11 @@ def _parity(project: SdkProject, version: str, harness: str | None) -> None:
     shutil.copytree(run_dir, by_py, symlinks=True)
 
     stamps = ("--started-at", STARTED, "--finished-at", FINISHED)
-    files = {name: project.write(f"in/{name}.json", text) for name, text in VALUES.items()}
-    files["big"] = project.write("in/big.json", _big_value())
-    error_file = project.write("in/error.json", ERROR)
-    stdout = project.write("in/stdout.txt", "out ✓\nline 2\n")
-    stderr = project.write("in/stderr.txt", "warn\n")
+    files = {name: project.write_file(f"in/{name}.json", text) for name, text in VALUES.items()}
+    files["big"] = project.write_file("in/big.json", _big_value())
+    error_file = project.write_file("in/error.json", ERROR)
+    stdout = project.write_file("in/stdout.txt", "out ✓\nline 2\n")
+    stderr = project.write_file("in/stderr.txt", "warn\n")
     run = open_run(by_py)
     order = ["unicode", "floats", "keys", "error", "logs", "big", "agent-error"]
     for name in order:

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
-from runkit import RunBuilder, snapshot
+from kit import RunBuilder, snapshot
 
 import protocol.results
 from protocol import (

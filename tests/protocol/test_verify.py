@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from runkit import RunBuilder
+from kit import RunBuilder
 
 from protocol import Problem, ResultInput, open_run, post_result, verify_run
 

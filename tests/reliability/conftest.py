@@ -19,8 +19,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[0] / "plugin"))
 sys.path.insert(0, str(HERE.parents[0]))
 
-from relkit import find_runs, verify_errors  # noqa: E402
-from sdk_helpers import SdkProject, find_cli  # noqa: E402
+from kit import MAIN_LINES, Project, find_runs, find_sdk, verify_errors  # noqa: E402  # noqa: E402
 
 
 class Baselines:
@@ -48,10 +47,10 @@ def verified_runs(tmp_path: Path) -> Iterator[Baselines]:
         assert extra == [], f"verify found new errors in {run_dir}"
 
 
-@pytest.fixture
-def sdk(tmp_path: Path) -> SdkProject:
-    """A throw-away SDK project; skips when Node or the pinned CLI is missing."""
-    found = find_cli()
+@pytest.fixture(params=MAIN_LINES, ids=lambda v: f"sdk{v}")
+def sdk(request: pytest.FixtureRequest, tmp_path: Path) -> Project:
+    """A throw-away project on each SDK line in turn; a line not installed is skipped."""
+    found = find_sdk(str(request.param))
     if isinstance(found, str):
         pytest.skip(found)
-    return SdkProject(tmp_path / "project", found)
+    return Project(found, tmp_path / "project")

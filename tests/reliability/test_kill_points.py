@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from relkit import (
+from kit import (
     LEDGER,
     ForkServer,
+    Project,
     copy_run,
     plugin,
     plugin_state_is_clean,
@@ -36,7 +37,6 @@ from relkit import (
     shell_process,
     verify_errors,
 )
-from sdk_helpers import SdkProject
 
 from babysit_plugin.runloop.faults import POINTS, parse
 from babysit_plugin.runloop.store import PluginStore, find_orphans
@@ -123,7 +123,7 @@ def recover(sc: Scenario) -> None:
     sc.exits.append(dispatch(sc, None))
 
 
-def test_sigkill_at_fifty_points_never_breaks_the_run(sdk: SdkProject) -> None:
+def test_sigkill_at_fifty_points_never_breaks_the_run(sdk: Project) -> None:
     """SIGKILL at 51+ seeded points: SDK replays, next dispatch completes, posts once."""
     command = f"{LEDGER}; printf 'value-${{args.n}}'"
     template = sdk_run(sdk, shell_process("kill", EFFECTS, command), "tmpl")
@@ -180,7 +180,7 @@ def test_sigkill_at_fifty_points_never_breaks_the_run(sdk: SdkProject) -> None:
 
 
 def test_real_run_iterate_accepts_a_post_interrupted_before_its_journal_event(
-    sdk: SdkProject,
+    sdk: Project,
 ) -> None:
     """Killed between result.json and EFFECT_RESOLVED: the SDK CLI still iterates the run."""
     run_dir = sdk_run(sdk, shell_process("one", 2, f"{LEDGER}; printf 'v${{args.n}}'"), "one")

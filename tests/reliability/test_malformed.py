@@ -20,9 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import Baselines
-from relkit import snapshot
-from runbuilder import RunDir, install_fakes, make_run, shell
-from rundirs import snapshot_diff
+from kit import RunDir, install_fakes, make_run, shell, snapshot, snapshot_diff
 
 from babysit_plugin.cli import main
 from babysit_plugin.dropin import hook

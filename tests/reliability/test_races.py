@@ -17,10 +17,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from relkit import (
+from kit import (
     LEDGER,
+    Project,
+    RunDir,
     journal_events,
     ledger,
+    make_run,
     plugin,
     plugin_argv,
     plugin_env,
@@ -28,10 +31,9 @@ from relkit import (
     resolved_per_effect,
     runs_per_effect,
     sdk_run,
+    shell,
     shell_process,
 )
-from runbuilder import RunDir, make_run, shell
-from sdk_helpers import SdkProject
 
 from babysit_plugin.runloop.store import PluginStore
 from protocol.journal import open_run
@@ -91,7 +93,7 @@ def test_dispatchers_started_together_run_and_post_each_effect_once(
 
 
 def test_skill_posting_an_effect_the_dispatcher_runs_wins_once(
-    tmp_path: Path, sdk: SdkProject
+    tmp_path: Path, sdk: Project
 ) -> None:
     """The skill's task:post lands first: the dispatcher drops its outcome, nothing twice."""
     go = tmp_path / "go"
@@ -122,7 +124,7 @@ def test_skill_posting_an_effect_the_dispatcher_runs_wins_once(
 
 @pytest.mark.slow
 def test_sdk_iterates_and_posts_while_the_plugin_posts_64_results(
-    tmp_path: Path, sdk: SdkProject
+    tmp_path: Path, sdk: Project
 ) -> None:
     """SDK run:iterate and task:post in a loop beside 64 plugin posts: no SDK failure."""
     # Effect n finishes after n * 120 ms, so the plugin's posts spread over ~7.7 s: room for

@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from relkit import LEDGER, ledger, plugin, resolved_per_effect
-from runbuilder import RunDir, make_run, shell
+from kit import LEDGER, RunDir, ledger, make_run, plugin, resolved_per_effect, shell
 
 from babysit_plugin.cli import main
 from babysit_plugin.runloop.dispatch import DispatchOptions, DispatchReport, dispatch_run

@@ -11,16 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from relkit import (
+from kit import (
     LEDGER,
     ledger,
+    make_run,
     plugin,
     plugin_argv,
     plugin_env,
     plugin_state_is_clean,
     resolved_per_effect,
+    shell,
 )
-from runbuilder import make_run, shell
 
 from babysit_plugin.runloop.store import pid_alive
 

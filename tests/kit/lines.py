@@ -9,7 +9,7 @@
 ``sdk_line`` fixture of ``tests/conftest.py`` parametrizes a test over them); 0.0.174 is
 driven only by the tests of its own behaviour (task definitions that are not on disk).
 A line that is not installed is a skip with the command that installs it, except the
-pinned 0.0.187, which ``rundirs.find_sdk`` installs on demand.
+pinned 0.0.187, which ``kit.sdk.find_sdk`` installs on demand.
 """
 
 from __future__ import annotations
