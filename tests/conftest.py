@@ -2,12 +2,16 @@
 
 ``sdk_line`` parametrizes a test over :data:`sdklines.MAIN_LINES` (0.0.187 and 6.0.3), ids
 ``sdk0.0.187`` / ``sdk6.0.3``; a line that is not installed is skipped with the command that
-installs it. ``pytest -k sdk6`` runs only the 6.x half.
+installs it. ``each_line`` runs a test once per line on runs built by hand (``kit.handmade``
+writes that line's bytes; no SDK needed): a module opts in with
+``pytestmark = pytest.mark.usefixtures("each_line")``. ``pytest -k sdk6`` runs only the 6.x
+half.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:
     sys.path.insert(0, str(TESTS))
 
+from kit import handmade  # noqa: E402
 from kit import lines as sdklines  # noqa: E402
 
 
@@ -26,3 +31,14 @@ def sdk_line(request: pytest.FixtureRequest) -> sdklines.SdkLine:
     if isinstance(found, str):
         pytest.skip(found)
     return found
+
+
+@pytest.fixture(params=sdklines.MAIN_LINES, ids=lambda v: f"sdk{v}")
+def each_line(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The hand-built runs of this test are in the bytes of each main SDK line in turn."""
+    version = str(request.param)
+    handmade.DEFAULT_VERSION[0] = None if version == "0.0.187" else version
+    try:
+        yield version
+    finally:
+        handmade.DEFAULT_VERSION[0] = None

@@ -20,7 +20,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SDK_PACKAGE = "@a5c-ai/babysitter-sdk"
 
 #: Every line the tests know, newest first.

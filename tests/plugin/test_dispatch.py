@@ -25,6 +25,8 @@ from protocol.journal import open_run, read_journal
 from protocol.pending import actions_from_payload, pending_actions
 from protocol.verify import verify_run
 
+pytestmark = pytest.mark.usefixtures("each_line")
+
 STAMP = FAKES / "stamp.py"
 
 

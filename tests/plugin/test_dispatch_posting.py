@@ -21,6 +21,8 @@ from protocol.models import PostReceipt, ResultInput
 from protocol.results import prepare_result
 from protocol.verify import verify_run
 
+pytestmark = pytest.mark.usefixtures("each_line")
+
 
 def _dispatcher(rd: RunDir, lock_timeout: float = 10.0) -> _Dispatcher:
     run = open_run(rd.path)

@@ -21,6 +21,8 @@ from protocol import (
 )
 from protocol.pending import parallel_group_id
 
+pytestmark = pytest.mark.usefixtures("each_line")
+
 A = "01EFFECTAAAAAAAAAAAAAAAAAA"
 B = "01EFFECTBBBBBBBBBBBBBBBBBB"
 C = "01EFFECTCCCCCCCCCCCCCCCCCC"

@@ -309,6 +309,8 @@ RACER = """
 import json, sys
 sys.path[:0] = [{repo!r}]
 from protocol import LockOptions, PostReceipt, ResultInput, open_run, post_results
+
+pytestmark = pytest.mark.usefixtures("each_line")
 run = open_run(sys.argv[1])
 ids = sys.argv[3:]
 print("ready", flush=True)

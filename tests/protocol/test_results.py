@@ -29,6 +29,8 @@ from protocol import (
     verify_run,
 )
 
+pytestmark = pytest.mark.usefixtures("each_line")
+
 A = "01EFFECTAAAAAAAAAAAAAAAAAA"
 B = "01EFFECTBBBBBBBBBBBBBBBBBB"
 STARTED = "2026-03-04T05:06:07.089Z"

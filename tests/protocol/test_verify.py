@@ -12,6 +12,8 @@ from kit import RunBuilder
 
 from protocol import Problem, ResultInput, open_run, post_result, verify_run
 
+pytestmark = pytest.mark.usefixtures("each_line")
+
 A = "01EFFECTAAAAAAAAAAAAAAAAAA"
 B = "01EFFECTBBBBBBBBBBBBBBBBBB"
 
