@@ -84,11 +84,13 @@ from protocol.errors import (
 )
 from protocol.fsutil import safe_join
 from protocol.journal import JournalReader, open_run, read_journal
+from protocol.jsonjs import JsonValue
 from protocol.lock import LockOptions
 from protocol.models import (
     NO_VALUE,
     EffectError,
     Journal,
+    NoValue,
     PendingAction,
     ResultInput,
     Run,
@@ -202,6 +204,7 @@ class _Dispatcher:
             status=saved.status,
             value=saved.value if saved.has_value else NO_VALUE,
             error=error,
+            error_payload=_shell_failure_payload(error),
             stdout=log(saved.stdout_file),
             stderr=log(saved.stderr_file),
             started_at=saved.started_at,
@@ -591,6 +594,23 @@ class _Dispatcher:
         for item in items:
             group.spawn(one, item)
         return group
+
+
+def _shell_failure_payload(error: EffectError | None) -> JsonValue | NoValue:
+    """The error as a ``task:post --error`` file would carry it, for 6.x's shell rule.
+
+    6.x posts a failed shell effect as an ``ok`` value ``{success: false, exitCode, stdout,
+    stderr, error}`` whose ``error`` text it reads from the error's ``data.error`` (else
+    ``data.message``), never from its ``message``: without this the process would see only
+    "Shell command exited with code N", not why (timed out, could not start, output too
+    large). 0.0.x ignores the payload; the ``error`` it posts is unchanged.
+    """
+    if error is None:
+        return NO_VALUE
+    data = error.data if isinstance(error.data, dict) else {}
+    payload: dict[str, JsonValue] = {"name": error.name, "message": error.message}
+    payload["data"] = {**data, "error": error.message}
+    return payload
 
 
 def _log_for_post(path: Path, rel: str) -> str | Path:

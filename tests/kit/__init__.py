@@ -22,6 +22,7 @@ from kit.handmade import RUN_ID, T0, RunBuilder, RunDir, agent, iso_at, make_run
 from kit.lines import ALL_LINES, MAIN_LINES, SdkLine, find_line, installed_version
 from kit.plugin import (
     LEDGER,
+    Baselines,
     ForkServer,
     copy_run,
     find_runs,
@@ -73,6 +74,7 @@ __all__ = [
     "REPO",
     "RUN_ID",
     "T0",
+    "Baselines",
     "Entry",
     "Fakes",
     "ForkServer",

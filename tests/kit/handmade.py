@@ -240,6 +240,35 @@ class RunDir:
         )
         return data
 
+    def failure(self, effect_id: str) -> dict[str, Any]:
+        """The failure posted for an effect, as the run's line records it.
+
+        0.0.x posts an ``error`` result: its ``error`` object is returned. 6.x posts a failed
+        *shell* effect as an ``ok`` value ``{success: false, exitCode, stdout, stderr, error}``
+        (``coerceShellFailureResult``): returned as ``{"message": error, "exitCode": ...,
+        "stdout": ..., "stderr": ...}``. Anything else fails the test.
+        """
+        result = self.result(effect_id)
+        value = result.get("value")
+        if "resultRef" in result and result["status"] == "ok":  # spilled to a blob
+            value = json.loads((self.path / result["resultRef"]).read_text(encoding="utf-8"))
+        if result["status"] == "ok" and isinstance(value, dict) and value.get("success") is False:
+            assert result.get("sdkVersion", "").startswith("6."), result
+            return {
+                "message": value["error"],
+                "exitCode": value["exitCode"],
+                "stdout": value["stdout"],
+                "stderr": value["stderr"],
+            }
+        assert result["status"] == "error", result
+        error: dict[str, Any] = result["error"]
+        return error
+
+    @property
+    def is6(self) -> bool:
+        """Whether this run was built in 6.x bytes."""
+        return "sdkVersion" in json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+
     def status(self, effect_id: str) -> str:
         """requested / ok / error, as the journal says."""
         return read_journal(open_run(self.path)).effects[effect_id].status

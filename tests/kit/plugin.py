@@ -17,9 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from kit.sdk import Project
-
 from babysit_plugin.runloop.store import PluginStore
+from kit.sdk import Project
 from protocol.models import Problem
 from protocol.verify import verify_run
 
@@ -202,6 +201,19 @@ def copy_run(run_dir: Path, name: str) -> Path:
 def first_line(text: str) -> str:
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[0] if lines else ""
+
+
+class Baselines:
+    """Error findings a test expects a run to keep (recorded before it acts)."""
+
+    def __init__(self) -> None:
+        self.errors: dict[Path, list[str]] = {}
+
+    def record(self, run_dir: Path) -> list[str]:
+        """Remember the run's current verify errors; they may remain after the test."""
+        found = [f"{p.path}: {p.message}" for p in verify_errors(run_dir)]
+        self.errors[run_dir.resolve()] = found
+        return found
 
 
 class ForkServer:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
-from kit import lines as sdklines
 
+from kit import lines as sdklines
 from protocol import jsonjs
 
 TESTS = Path(__file__).resolve().parents[1]

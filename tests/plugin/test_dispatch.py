@@ -215,14 +215,21 @@ def test_shell_failure_names_exit_code_and_stderr(tmp_path: Path) -> None:
     run = make_run(tmp_path, [shell("echo partial; echo 'it broke' >&2; exit 7")])
     report = dispatch_run(run.path, opts())
     assert report.exit_code == 0
-    result = run.result(run.effect_ids[0])
-    assert result["status"] == "error"
-    assert result["error"] == {
-        "data": {"exitCode": 7},
-        "message": "Shell command exited with code 7: it broke",
-        "name": "Error",
-    }
-    assert "value" not in result
+    failure = run.failure(run.effect_ids[0])
+    assert failure["message"] == "Shell command exited with code 7: it broke"
+    if run.is6:  # the SDK's coerceShellFailureResult: the exit code and logs in the value
+        assert (failure["exitCode"], failure["stdout"], failure["stderr"]) == (
+            7,
+            "partial\n",
+            "it broke\n",
+        )
+    else:
+        assert failure == {
+            "data": {"exitCode": 7},
+            "message": "Shell command exited with code 7: it broke",
+            "name": "Error",
+        }
+        assert "value" not in run.result(run.effect_ids[0])
 
 
 def test_shell_that_cannot_start_is_an_error_result(tmp_path: Path) -> None:
@@ -230,7 +237,7 @@ def test_shell_that_cannot_start_is_an_error_result(tmp_path: Path) -> None:
     run = make_run(tmp_path, [shell("no-such-program-xyz", args=["x"])])
     report = dispatch_run(run.path, opts())
     assert report.exit_code == 0
-    assert run.result(run.effect_ids[0])["error"]["message"] == (
+    assert run.failure(run.effect_ids[0])["message"] == (
         "Shell command could not start: no-such-program-xyz: executable not found"
     )
 
@@ -242,11 +249,12 @@ def test_timeout_kills_the_group_and_posts_an_error(tmp_path: Path) -> None:
     t0 = time.monotonic()
     dispatch_run(run.path, opts(timeout=0.5))
     assert time.monotonic() - t0 < 5
-    error = run.result(run.effect_ids[0])["error"]
+    error = run.failure(run.effect_ids[0])
     assert error["message"] == (
         "Shell command timed out after 0.5 s (the limit of --timeout; its process group was killed)"
     )
-    assert error["data"] == {"signal": 15, "timedOut": True}
+    if not run.is6:  # 6.x keeps only the message, exit code and logs of a shell failure
+        assert error["data"] == {"signal": 15, "timedOut": True}
     bg = int(pidfile.read_text())
     assert not Path(f"/proc/{bg}").exists() or b"Z" in Path(f"/proc/{bg}/stat").read_bytes()
 
@@ -255,7 +263,7 @@ def test_timeout_ms_hint_applies(tmp_path: Path) -> None:
     """A task's shell.timeoutMs is the default time limit."""
     run = make_run(tmp_path, [shell("sleep 30", timeoutMs=300)])
     dispatch_run(run.path, opts())
-    assert run.result(run.effect_ids[0])["error"]["message"].startswith(
+    assert run.failure(run.effect_ids[0])["message"].startswith(
         "Shell command timed out after 0.3 s"
     )
 
@@ -265,8 +273,7 @@ def test_value_over_the_limit_is_refused(tmp_path: Path) -> None:
     run = make_run(tmp_path, [shell("head -c 11000000 /dev/zero | tr '\\0' x")])
     dispatch_run(run.path, opts())
     eid = run.effect_ids[0]
-    result = run.result(eid)
-    assert result["error"]["message"] == (
+    assert run.failure(eid)["message"] == (
         "Shell command stdout is 11000000 bytes, over the 10485760 byte limit for a result "
         "value; the full output is kept in stdout.log"
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from kit import RunBuilder, snapshot
+from kit.handmade import is6
 
 import protocol.results
 from protocol import (
@@ -41,9 +42,21 @@ KEY_A = "proc:S000002:t-" + A
 @pytest.fixture
 def rb(tmp_path: Path) -> RunBuilder:
     rb = RunBuilder(tmp_path)
-    rb.request(A)
-    rb.request(B)
+    # Agent effects: 6.x posts a shell effect's error as an ok value (tested on its own).
+    rb.request(A, kind="agent")
+    rb.request(B, kind="agent")
     return rb
+
+
+def _tail(rb: RunBuilder) -> str:
+    """What 6.x adds at the end of result.json (nothing on 0.0.x)."""
+    return f',\n  "sdkVersion": "{rb.sdk_version}"' if is6(rb.sdk_version) else ""
+
+
+def _event_keys(rb: RunBuilder) -> list[str]:
+    """An event's keys on the run's line: 6.x puts sdkVersion between data and checksum."""
+    middle = ["sdkVersion"] if is6(rb.sdk_version) else []
+    return ["type", "recordedAt", "data", *middle, "checksum"]
 
 
 def _post(rb: RunBuilder, result: ResultInput, effect_id: str = A) -> protocol.PostReceipt:
@@ -85,11 +98,11 @@ def test_ok_result_bytes(rb: RunBuilder) -> None:
         f'  "result": {inner},\n'
         f'  "startedAt": "{STARTED}",\n'
         f'  "finishedAt": "{FINISHED}",\n'
-        f'  "value": {inner}\n'
+        f'  "value": {inner}{_tail(rb)}\n'
         "}\n"
     )
     event = json.loads(_event_text(rb, receipt))
-    assert list(event) == ["type", "recordedAt", "data", "checksum"]
+    assert list(event) == _event_keys(rb)
     assert event["data"] == {
         "effectId": A,
         "status": "ok",
@@ -147,7 +160,7 @@ def test_error_result_bytes(rb: RunBuilder) -> None:
         '      "d": 1\n'
         "    },\n"
         '    "k": 1\n'
-        "  }\n"
+        f"  }}{_tail(rb)}\n"
         "}\n"
     )
     assert (rb.path / "tasks" / A / "stderr.log").read_text() == "bad\n"
@@ -344,7 +357,17 @@ def test_harness_run_puts_harness_first(tmp_path: Path) -> None:
     rb.request(A)
     receipt = _post(rb, ResultInput(status="ok", value=1))
     data = json.loads(_event_text(rb, receipt))["data"]
-    assert list(data)[:2] == ["harness", "effectId"]
+    if is6(rb.sdk_version):  # 6.x: eventData.harness = ... after the event's own fields
+        assert list(data) == [
+            "effectId",
+            "status",
+            "resultRef",
+            "startedAt",
+            "finishedAt",
+            "harness",
+        ]
+    else:
+        assert list(data)[:2] == ["harness", "effectId"]
 
 
 def test_crash_before_append_leaves_effect_pending(

@@ -19,20 +19,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parents[0] / "plugin"))
 sys.path.insert(0, str(HERE.parents[0]))
 
-from kit import MAIN_LINES, Project, find_runs, find_sdk, verify_errors  # noqa: E402  # noqa: E402
-
-
-class Baselines:
-    """Error findings a test expects a run to keep (recorded before it acts)."""
-
-    def __init__(self) -> None:
-        self.errors: dict[Path, list[str]] = {}
-
-    def record(self, run_dir: Path) -> list[str]:
-        """Remember the run's current verify errors; they may remain after the test."""
-        found = [f"{p.path}: {p.message}" for p in verify_errors(run_dir)]
-        self.errors[run_dir.resolve()] = found
-        return found
+from kit import MAIN_LINES, Baselines, Project, find_runs, find_sdk, verify_errors  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

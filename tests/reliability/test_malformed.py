@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Baselines
-from kit import RunDir, install_fakes, make_run, shell, snapshot, snapshot_diff
+from kit import Baselines, RunDir, install_fakes, make_run, shell, snapshot, snapshot_diff
 
 from babysit_plugin.cli import main
 from babysit_plugin.dropin import hook

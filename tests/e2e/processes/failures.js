@@ -3,10 +3,12 @@
 // Completes with the error each one raised inside the process.
 const { defineTask } = require("@a5c-ai/babysitter-sdk");
 
+// An agent task: its results are posted by hand, and 6.x would turn a shell effect's
+// error into an ok {success: false} value instead of a thrown error.
 const attempt = defineTask("e2e.attempt", (args) => ({
-  kind: "shell",
+  kind: "agent",
   title: `attempt ${args.name}`,
-  shell: { command: `./attempt.sh ${args.name}` },
+  agent: { name: "general-purpose", prompt: `Attempt ${args.name}` },
 }));
 
 exports.process = async function process(inputs, ctx) {
