@@ -13,6 +13,7 @@ from pathlib import Path
 import attrs
 import pytest
 from kit import RunBuilder, iso_at, snapshot
+from kit.handmade import is6
 
 import protocol.journal
 from protocol import (
@@ -37,6 +38,8 @@ from protocol.clock import Clock, iso_from_ms, system_ms
 from protocol.results import BLOB_THRESHOLD_BYTES
 from protocol.ulid import next_ulid
 
+pytestmark = pytest.mark.usefixtures("each_line")
+
 A = "01EFFECTAAAAAAAAAAAAAAAAAA"
 B = "01EFFECTBBBBBBBBBBBBBBBBBB"
 C = "01EFFECTCCCCCCCCCCCCCCCCCC"
@@ -52,7 +55,8 @@ def clock_at(ms: int) -> Clock:
 def rb(tmp_path: Path) -> RunBuilder:
     rb = RunBuilder(tmp_path / "one")
     for effect_id in (A, B, C):
-        rb.request(effect_id)
+        # Agent effects: 6.x posts a shell effect's error as an ok value.
+        rb.request(effect_id, kind="agent")
     return rb
 
 
@@ -207,7 +211,10 @@ def test_event_prepared_before_the_run_got_a_harness_is_rewritten(rb: RunBuilder
     (out,) = commit_results(run, [prepared])
     assert isinstance(out, PostReceipt)
     body = events(rb.path)[-1]
-    assert list(body["data"])[:2] == ["harness", "effectId"]
+    if is6(rb.sdk_version):  # 6.x: eventData.harness = ... after the event's own fields
+        assert list(body["data"])[-1] == "harness"
+    else:
+        assert list(body["data"])[:2] == ["harness", "effectId"]
     assert body["data"]["harness"] == "codex"
     assert temps(rb.path) == []
     assert verify_run(rb.path).problems == ()
@@ -309,8 +316,6 @@ RACER = """
 import json, sys
 sys.path[:0] = [{repo!r}]
 from protocol import LockOptions, PostReceipt, ResultInput, open_run, post_results
-
-pytestmark = pytest.mark.usefixtures("each_line")
 run = open_run(sys.argv[1])
 ids = sys.argv[3:]
 print("ready", flush=True)
