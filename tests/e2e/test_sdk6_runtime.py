@@ -68,7 +68,8 @@ def test_cancel_before_dispatch(project: Project) -> None:
     run_dir, pid_file, ids = _start(project, "cancel-before")
     project.babysitter("task:cancel", str(run_dir), ids["slow"], "--reason", "not wanted")
     pending = json.loads(project.plugin("pending", str(run_dir), "--json").stdout)
-    assert ids["slow"] not in json.dumps(pending)
+    assert ids["slow"] not in [a["effectId"] for a in pending["pending"]]
+    assert pending["cancelled"] == [ids["slow"]]
     code, report = _dispatch(project, run_dir)
     assert code == 0, "\n".join(report.get("problems", []))
     assert _statuses(report) == {ids["quick 1"]: ("ok", True), ids["quick 2"]: ("ok", True)}
