@@ -104,6 +104,7 @@ POSTED_FILE = "posted.jsonl"
 READ_LIMIT = 64 * 1024 * 1024
 
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 def _now_iso() -> str:
@@ -530,10 +531,19 @@ class PluginStore:
         if claim is not None:
             note["attempt"] = claim.info.attempt
         line = jsonjs.dumps({k: v for k, v in note.items() if v is not None}, indent=None)
-        path = self._safe(f"{STATE_DIR_NAME}/{POSTED_FILE}")
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | os.O_CLOEXEC, 0o644)
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _NOFOLLOW | os.O_CLOEXEC | _NONBLOCK
         try:
-            os.write(fd, (line + "\n").encode("utf-8"))
+            path = self._safe(f"{STATE_DIR_NAME}/{POSTED_FILE}")
+            fd = os.open(path, flags, 0o644)
+        except (OSError, UnsafePathError):
+            # A symlink or something else planted there: the note is only for `status`,
+            # and the result is committed already; never follow it, never fail for it.
+            return
+        try:
+            if stat.S_ISREG(os.fstat(fd).st_mode):
+                os.write(fd, (line + "\n").encode("utf-8"))
+        except OSError:
+            pass
         finally:
             os.close(fd)
 

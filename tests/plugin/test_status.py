@@ -238,3 +238,18 @@ def test_posted_effects_keep_kind_title_and_duration(
     ]
     assert all(e["kind"] == "shell" and e["durationMs"] >= 0 and e["pid"] for e in effects)
     assert "resume" not in data
+
+
+def test_planted_posted_note_is_never_followed(tmp_path: Path) -> None:
+    """A symlink planted as posted.jsonl is neither followed nor a reason to fail a post."""
+    from babysit_plugin.runloop.dispatch import DispatchOptions, dispatch_run
+
+    run = make_run(tmp_path, [shell("echo one"), shell("echo two")])
+    PluginStore(run.path).ensure()
+    outside = tmp_path / "outside.txt"
+    outside.write_text("mine\n")
+    (run.path / ".babysit-plugin" / "posted.jsonl").symlink_to(outside)
+    report = dispatch_run(run.path, DispatchOptions(handle_signals=False))
+    assert [(e.status, e.posted) for e in report.effects] == [("ok", True), ("ok", True)]
+    assert report.problems == []
+    assert outside.read_text() == "mine\n"
