@@ -270,6 +270,7 @@ class _Dispatcher:
             return
         else:
             self.io(self.store.drop_outcome, saved.effect_id)
+            self.io(self.store.drop_definition, saved.effect_id)
             self.store.note_posted(saved, claim, kind=rep.kind, title=rep.title)
             rep.posted = True
         if claim is not None:

@@ -480,6 +480,11 @@ class PluginStore:
         atomic_write(path, text)
         return True
 
+    def drop_definition(self, effect_id: str) -> None:
+        """Delete the kept definition of an effect (it has been posted)."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.definition_path(effect_id))
+
     def load_definition(self, effect_id: str) -> dict[str, JsonValue] | None:
         """The kept definition of an effect, or None (unreadable files read as None)."""
         try:
@@ -596,8 +601,7 @@ class PluginStore:
         dropped: set[str] = set()
         for eid in self._ids_in(self.definitions_dir):
             if not is_pending(eid):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(self.definition_path(eid))
+                self.drop_definition(eid)
                 dropped.add(eid)
         for eid in self.saved_outcome_ids():
             if not is_pending(eid):

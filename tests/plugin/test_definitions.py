@@ -78,5 +78,4 @@ def test_hook_keeps_definitions_of_what_it_leaves(tmp_path: Path) -> None:
     report = dispatch_run(run.path, DispatchOptions(handle_signals=False))
     assert [e.status for e in report.effects] == ["ok"]
     assert run.result(run.effect_ids[0])["value"] == "solo"
-    dispatch_run(run.path, DispatchOptions(handle_signals=False))
     assert not kept.exists()
