@@ -120,6 +120,7 @@ __all__ = [
     "BLOB_THRESHOLD_BYTES",
     "RESULT_SCHEMA_VERSION",
     "PreparedResult",
+    "as_committed",
     "commit_results",
     "discard_prepared",
     "effect_error_from_json",
@@ -515,6 +516,19 @@ def _breakpoint_id(run: Run, record: EffectRecord) -> JsonValue:
 
 def _result_bytes(task_result: TaskResult) -> bytes:
     return encode_text(to_file_text(cv.unstructure(task_result)))
+
+
+def as_committed(run: Run, kind: str | None, result: ResultInput) -> ResultInput:
+    """``result`` as the run's line commits it, which is what 6.x's ``task:post`` checks
+    against ``outputSchema`` and hands to ``task.completed`` hooks: on 6.x an error result
+    of a ``shell`` effect becomes the ``ok`` ``{success: false, ...}`` value
+    (``coerceShellFailureResult``); anything else is returned as it is."""
+    if not (run.line.shell_error_as_ok and result.status == "error" and kind == "shell"):
+        return result
+    stdout = _read_text_arg(result.stdout, "stdout")
+    stderr = _read_text_arg(result.stderr, "stderr")
+    coerced = _shell_failure_value(result.error_payload, result.error, stdout, stderr)
+    return attrs.evolve(result, status="ok", value=coerced, error=None)
 
 
 def prepare_result(

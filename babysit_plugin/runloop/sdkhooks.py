@@ -57,6 +57,7 @@ from protocol.errors import ProtocolError
 from protocol.jsonjs import JsonParseError, JsonValue, dumps, loads
 from protocol.models import NO_VALUE, EffectRecord, ResultInput, Run
 from protocol.pending import load_task_def
+from protocol.results import as_committed
 
 __all__ = [
     "HOOK_TIMEOUT",
@@ -257,11 +258,14 @@ def schema_refusal(
 def check(
     run: Run, effect_id: str, record: EffectRecord | None, result: ResultInput, hooks: HookSet
 ) -> Refusal | None:
-    """Both of 6.x ``task:post``'s gates, in its order; None on a line without them."""
+    """Both of 6.x ``task:post``'s gates, in its order, on the result as it would be
+    committed (a failed shell command as its ``{success: false, ...}`` value); None on a
+    line without them."""
     if not run.line.gates_results:
         return None
     kind = record.kind if record is not None else None
     task_id = record.task_id if record is not None else None
+    result = as_committed(run, kind, result)
     try:
         task: dict[str, JsonValue] | None = load_task_def(run, effect_id).raw
     except (ProtocolError, OSError):

@@ -85,9 +85,11 @@ def test_cancel_before_dispatch(project: Project) -> None:
     assert "ReplayError" not in after.stderr + after.stdout
 
 
-def test_cancel_during_dispatch(project: Project) -> None:
-    """A cancel landing while the effect runs kills its child; nothing is posted for it."""
-    run_dir, pid_file, ids = _start(project, "cancel-during")
+@pytest.mark.parametrize("stop", ["task:cancel", "run:halt"])
+def test_cancel_during_dispatch(project: Project, stop: str) -> None:
+    """A cancel (or the run sealed failed) landing while the effect runs kills its child;
+    nothing is posted for it."""
+    run_dir, pid_file, ids = _start(project, "during")
     dispatch = subprocess.Popen(
         project.plugin_argv("dispatch", str(run_dir), "--json"),
         cwd=project.root,
@@ -104,7 +106,10 @@ def test_cancel_during_dispatch(project: Project) -> None:
             time.sleep(0.05)
         child = int(pid_file.read_text())
         assert _alive(child)
-        project.babysitter("task:cancel", str(run_dir), ids["slow"])
+        if stop == "task:cancel":
+            project.babysitter("task:cancel", str(run_dir), ids["slow"])
+        else:
+            project.babysitter("run:halt", str(run_dir), "--final-status", "failed")
         out, err = dispatch.communicate(timeout=60)
     finally:
         if dispatch.poll() is None:
@@ -112,10 +117,13 @@ def test_cancel_during_dispatch(project: Project) -> None:
     assert dispatch.returncode == 0, err
     report = json.loads(out)
     statuses = _statuses(report)
-    assert statuses[ids["slow"]] == ("cancelled", False)
-    assert "task:cancel" in next(
-        e["reason"] for e in report["effects"] if e["effectId"] == ids["slow"]
-    )
+    slow = next(e for e in report["effects"] if e["effectId"] == ids["slow"])
+    if stop == "task:cancel":
+        assert statuses[ids["slow"]] == ("cancelled", False)
+        assert "cancelled with task:cancel while it ran" in slow["reason"]
+    else:
+        assert statuses[ids["slow"]] == ("skipped", False)
+        assert slow["reason"].startswith("the run became failed while it ran")
     assert statuses[ids["quick 1"]] == statuses[ids["quick 2"]] == ("ok", True)
     assert not _alive(child)
     resolved = [json.loads(p.read_text()) for p in sorted((run_dir / "journal").glob("*.json"))]

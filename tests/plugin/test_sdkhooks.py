@@ -11,7 +11,7 @@ import pytest
 
 from babysit_plugin.runloop import sdkhooks
 from protocol import open_run, read_journal
-from protocol.models import ResultInput, Run
+from protocol.models import EffectError, ResultInput, Run
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runs-6.0.3"
 
@@ -143,3 +143,85 @@ def test_schema_refusal_only_for_ok_shell_results(run: Run) -> None:
     assert sdkhooks.schema_refusal(run, effect_id, "agent", task, bad) is None
     err = ResultInput(status="error", error=None)
     assert sdkhooks.schema_refusal(run, effect_id, kind, task, err) is None
+
+
+def test_a_failed_shell_is_checked_as_the_value_6x_commits(run: Run, tmp_path: Path) -> None:
+    """A shell error result reaches the hook (and outputSchema) as {success: false, ...}."""
+    seen = tmp_path / "payload.json"
+    _script(
+        tmp_path / "project" / "plugins" / "babysitter" / "hooks" / "hook-dispatcher.sh",
+        f'cat > "{seen}"',
+    )
+    hooks = sdkhooks.discover(run.path, env={"HOME": str(tmp_path / "home")})
+    effect_id, _, _ = _first(run)
+    record = read_journal(run).effects[effect_id]
+    failed = ResultInput(
+        status="error",
+        error=EffectError(name="Error", message="Shell command exited with code 4"),
+        stdout="out",
+        stderr="err",
+    )
+    assert sdkhooks.check(run, effect_id, record, failed, hooks) is None
+    payload = json.loads(seen.read_text(encoding="utf-8"))
+    coerced = {
+        "success": False,
+        "exitCode": 1,
+        "stdout": "out",
+        "stderr": "err",
+        "error": "Shell command exited with code 4",
+    }
+    assert (payload["status"], payload["result"], payload["task_result"]) == (
+        "ok",
+        coerced,
+        coerced,
+    )
+    task_json = run.path / "tasks" / effect_id / "task.json"
+    task = json.loads(task_json.read_text(encoding="utf-8"))
+    task["outputSchema"] = {"type": "object", "required": ["lines"]}
+    task_json.write_text(json.dumps(task), encoding="utf-8")
+    refused = sdkhooks.check(run, effect_id, record, failed, hooks)
+    assert refused is not None
+    assert "Missing required field: lines" in refused.reason
+
+
+def test_journal_watch_sets_events_of_cancelled_effects_and_of_a_run_that_ended(
+    tmp_path: Path,
+) -> None:
+    """The watch stops a running effect the journal cancelled, and all when the run ends."""
+    import gevent.event
+
+    from babysit_plugin.runloop.cancel import JournalWatch
+
+    def copy(name: str) -> Run:
+        dest = tmp_path / name
+        shutil.copytree(FIXTURES / name, dest)
+        return open_run(dest)
+
+    cancelled_run = copy("cancelled")
+    journal = read_journal(cancelled_run)
+    (gone,) = journal.cancelled
+    watch = JournalWatch(cancelled_run, gevent.event.Event(), lambda fn, *a: fn(*a))
+    try:
+        gone_event, other = watch.start(gone), watch.start("01OTHER")
+        watch.check(journal)
+        assert gone_event.is_set()
+        assert not other.is_set()
+        assert "cancelled with task:cancel while it ran" in (watch.why(gone) or "")
+        assert watch.why("01OTHER") is None
+    finally:
+        watch.close()
+    halted_run = copy("halted")
+    stop = gevent.event.Event()
+    watch = JournalWatch(halted_run, stop, lambda fn, *a: fn(*a))
+    try:
+        running = watch.start("01ANY")
+        watch.check(read_journal(halted_run))
+        assert running.is_set()
+        assert watch.why("01ANY") == (
+            "the run became halted while it ran; its process group was killed and nothing "
+            "was posted"
+        )
+        later = watch.start("01LATER")
+        assert later.is_set()
+    finally:
+        watch.close()
