@@ -100,6 +100,15 @@ def test_runs_in_each_scope_are_found_by_id_and_by_path(env: Env) -> None:
         verify = env.plugin("verify", run_id, *flags, **extra)
         assert verify.returncode == 0, verify.stdout + verify.stderr
 
+    # Dispatched by id in --runs-dir scope, the run completes with the values.
+    flags = ["--runs-dir", str(flag_dir)]
+    env.sdk("run:iterate", "f1", *flags)
+    proc = env.plugin("dispatch", "f1", *flags, "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["counts"]["posted"] == 2
+    assert env.sdk("run:iterate", "f1", *flags)["status"] == "completed"
+    assert json.loads((flag_dir / "f1" / "state" / "output.json").read_text()) == ["1", "2"]
+
     # The repo-scope run is also found without the setting (6.x always reads <repo>/.a5c/runs).
     assert env.plugin("pending", "s1").returncode == 0
 
