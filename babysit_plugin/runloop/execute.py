@@ -131,6 +131,8 @@ class Plan:
     timeout: float | None = None
     stall_timeout: float | None = None
     timeout_source: str | None = None
+    #: Where ``stall_timeout`` came from (``--stall-timeout``, ``the task's stallTimeoutMs``).
+    stall_source: str | None = None
     sleep_until_ms: int | None = None
     error_name: str = "Error"
     error_message: str | None = None
@@ -235,11 +237,15 @@ def timeout_hint(task: Mapping[str, Any], key: str = "timeoutMs") -> float | Non
     return None
 
 
-def stall_timeout_of(ctx: EffectContext, opts: ExecOptions) -> float | None:
-    """The effect's stall timeout: ``--stall-timeout``, else the task's ``stallTimeoutMs``."""
+def stall_timeout_of(ctx: EffectContext, opts: ExecOptions) -> dict[str, Any]:
+    """The effect's stall timeout and its source, as :class:`Plan` fields:
+    ``--stall-timeout``, else the task's ``stallTimeoutMs``, else none."""
     if opts.stall_timeout is not None:
-        return opts.stall_timeout
-    return timeout_hint(ctx.task, "stallTimeoutMs")
+        return {"stall_timeout": opts.stall_timeout, "stall_source": "--stall-timeout"}
+    hint = timeout_hint(ctx.task, "stallTimeoutMs")
+    if hint is None:
+        return {}
+    return {"stall_timeout": hint, "stall_source": "the task's stallTimeoutMs"}
 
 
 def sleep_target_ms(ctx: EffectContext) -> int | None:
@@ -358,7 +364,7 @@ def _plan_shell(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan:
         env=env,
         timeout=None if limit is None else limit[0],
         timeout_source=None if limit is None else limit[1],
-        stall_timeout=stall_timeout_of(ctx, opts),
+        **stall_timeout_of(ctx, opts),
     )
 
 
@@ -430,7 +436,7 @@ def _plan_harness(ctx: EffectContext, opts: ExecOptions, work_dir: Path) -> Plan
         env=env,
         timeout=None if limit is None else limit[0],
         timeout_source=None if limit is None else limit[1],
-        stall_timeout=stall_timeout_of(ctx, opts),
+        **stall_timeout_of(ctx, opts),
         request=request,
         schema=prompts.output_schema(ctx.task),
     )
@@ -630,8 +636,8 @@ def _ended(result: ProcessResult, plan: Plan) -> str:
         return f"timed out after {plan.timeout:g} s ({source}; its process group was killed)"
     if result.stalled:
         return (
-            f"produced no output for {plan.stall_timeout:g} s (--stall-timeout; its process "
-            "group was killed)"
+            f"produced no output for {plan.stall_timeout:g} s ({plan.stall_source}; its "
+            "process group was killed)"
         )
     return result.describe_end()
 

@@ -100,7 +100,10 @@ def test_task_hint_sets_the_stall_timeout(tmp_path: Path) -> None:
     run = make_run(tmp_path, [shell("sleep 30", stallTimeoutMs=400)])
     report = dispatch_run(run.path, _options())
     assert report.effects[0].status == "error"
-    assert "no output for 0.4 s" in str(run.result(run.effect_ids[0])["error"]["message"])
+    assert str(run.result(run.effect_ids[0])["error"]["message"]) == (
+        "Shell command produced no output for 0.4 s (the task's stallTimeoutMs; its process "
+        "group was killed)"
+    )
 
 
 def test_stalled_effect_is_retried(tmp_path: Path) -> None:
