@@ -16,9 +16,14 @@ So, for such an effect:
 - without one, the effect is skipped with a reason naming the command that works; it is
   never performed on a guess (a title as the whole prompt, a shell effect posted as an error).
 
-Running the SDK's CLI from here would not help: a ``run:iterate`` of a run whose effects are
-already requested prints their ``task.json`` (measured on 0.0.174), and it calls the
-project's iteration hooks and rewrites ``state/state.json``, so the plugin does not run it.
+Running the SDK's CLI from here would not help, and is not harmless (read in 0.0.174's
+``cli/commands/runIterate.js`` and ``runtime/orchestrateIteration.js``): for effects already
+requested ``run:iterate`` prints their ``task.json`` (measured); it holds ``run.lock`` while it
+replays, rebuilds ``state/state.json`` when stale, appends ``EFFECT_REQUESTED`` for whatever
+the process asks next and ``RUN_COMPLETED``/``RUN_FAILED`` when it ends, and calls the
+project's ``on-iteration-start``/``on-iteration-end`` hooks twice each (this plugin's hook
+among them). So the plugin never runs it; the agent's own ``run:iterate`` output is handed
+over instead.
 """
 
 from __future__ import annotations
