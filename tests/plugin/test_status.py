@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -253,3 +254,36 @@ def test_planted_posted_note_is_never_followed(tmp_path: Path) -> None:
     assert [(e.status, e.posted) for e in report.effects] == [("ok", True), ("ok", True)]
     assert report.problems == []
     assert outside.read_text() == "mine\n"
+
+
+def test_watch_without_a_tty_prints_one_line_per_change(tmp_path: Path) -> None:
+    """Through a pipe --watch prints the table once, then only a line per state change."""
+    run = make_run(tmp_path, [shell("true"), shell("true")])
+    watcher = subprocess.Popen(
+        plugin_argv("status", run.path, "--watch", "--interval", "0.1"),
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert watcher.stdout is not None
+    guard = threading.Timer(60, watcher.kill)  # a missing line fails the test, never hangs it
+    guard.start()
+    try:
+        first = [watcher.stdout.readline() for _ in range(5)]
+        assert first[0].endswith(": waiting; 2 pending\n")
+        assert first[4].startswith("parallel group ")
+        store = PluginStore(run.path)
+        store.ensure()
+        store.save_outcome(SavedOutcome(run.effect_ids[1], "ok", value=1, has_value=True))
+        change = watcher.stdout.readline()
+        assert change.endswith(f" {run.effect_ids[1]}: pending -> saved\n"), change
+        watcher.send_signal(signal.SIGINT)
+        rest, _ = watcher.communicate(timeout=30)
+        assert watcher.returncode == 0
+        assert CLEAR not in rest
+    finally:
+        guard.cancel()
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.communicate()
