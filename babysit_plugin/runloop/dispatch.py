@@ -221,7 +221,8 @@ class _Dispatcher:
         try:
             saved = self._settle(saved, rep)
             result = self._result_input(saved)
-            record = self.journal.effects.get(saved.effect_id) if self.journal else None
+            known = self.journal or self.io(self.reader.read)  # in recovery: not read yet
+            record = known.effects.get(saved.effect_id)
             refused = sdkhooks.check(self.run, saved.effect_id, record, result, self.hooks)
             if refused is not None:
                 # As 6.x task:post refuses it: nothing written, the effect stays pending and

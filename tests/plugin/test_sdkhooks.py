@@ -225,3 +225,30 @@ def test_journal_watch_sets_events_of_cancelled_effects_and_of_a_run_that_ended(
         assert later.is_set()
     finally:
         watch.close()
+
+
+def test_a_saved_outcome_is_gated_too_and_dropped_when_denied(run: Run, tmp_path: Path) -> None:
+    """An outcome an earlier dispatch saved is refused by a deny like a fresh one: nothing
+    posted, the outcome dropped, the journal unchanged."""
+    from babysit_plugin.runloop.dispatch import DispatchOptions, dispatch_run
+    from babysit_plugin.runloop.outcome import SavedOutcome
+    from babysit_plugin.runloop.store import PluginStore
+
+    _script(
+        tmp_path / "project" / "plugins" / "babysitter" / "hooks" / "hook-dispatcher.sh",
+        'cat >/dev/null; echo \'{"decision": "deny", "reason": "no"}\'',
+    )
+    effect_id, _, _ = _first(run)
+    store = PluginStore(run.path)
+    store.ensure()
+    store.save_outcome(
+        SavedOutcome(effect_id=effect_id, status="ok", value="saved", has_value=True, token="t")
+    )
+    journal_before = sorted(p.name for p in (run.path / "journal").iterdir())
+    report = dispatch_run(run.path, DispatchOptions(group="no-such-group", handle_signals=False))
+    (rep,) = [e for e in report.effects if e.effect_id == effect_id]
+    assert (rep.status, rep.posted, rep.recovered) == ("refused", False, True)
+    assert "Runtime hook task.completed blocked execution: no" in (rep.reason or "")
+    assert store.load_outcome(effect_id) is None
+    assert sorted(p.name for p in (run.path / "journal").iterdir()) == journal_before
+    assert report.exit_code == 1
