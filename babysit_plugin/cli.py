@@ -38,11 +38,18 @@ COMMAND_MODULES = {
     "verify": "commands.protocol",
     "dispatch": "commands.dispatch",
     "status": "commands.status",
+    "drive": "commands.drive",
     "hook": "commands.dropin",
     "install": "commands.dropin",
     "demo": "commands.dropin",
 }
-_ALL_MODULES = ("commands.protocol", "commands.dispatch", "commands.status", "commands.dropin")
+_ALL_MODULES = (
+    "commands.protocol",
+    "commands.dispatch",
+    "commands.status",
+    "commands.drive",
+    "commands.dropin",
+)
 
 
 def _command_of(argv: Sequence[str]) -> str | None:

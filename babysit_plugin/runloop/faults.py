@@ -29,6 +29,11 @@ Reached only by isolated effects (``--isolate worktree``), in this order:
 ``isolate:applying``       outcome saved; about to write the merge into the working tree
 ``isolate:applied``        the merge is written; its record not dropped yet
 
+Reached only by a ``drive`` (:mod:`babysit_plugin.drive.loop`), around each SDK iteration:
+
+``drive:iterate``          about to run ``run:iterate`` (effects may be running)
+``drive:iterated``         ``run:iterate`` returned; nothing of its answer acted on yet
+
 The three ``lock:``/``post:`` points live inside :mod:`protocol`, which stays
 free of test hooks: when armed, this module wraps the steps of
 :func:`protocol.results.commit_results` (``commit_locked``, entered once the
@@ -74,6 +79,11 @@ ISOLATE_POINTS = (
     "isolate:applied",
 )
 
+DRIVE_POINTS = (
+    "drive:iterate",
+    "drive:iterated",
+)
+
 
 class _Armed:
     target: str | None = None
@@ -98,10 +108,10 @@ def parse(spec: str) -> tuple[str, int]:
     name, sep, count = spec.strip().rpartition(":")
     if not sep or not count.isdigit():
         name, count = spec.strip(), "1"
-    if name not in POINTS and name not in ISOLATE_POINTS:
+    if name not in POINTS + ISOLATE_POINTS + DRIVE_POINTS:
         raise ValueError(
             f"{ENV}={spec!r}: expected POINT[:N] with POINT one of "
-            f"{', '.join(POINTS + ISOLATE_POINTS)}, "
+            f"{', '.join(POINTS + ISOLATE_POINTS + DRIVE_POINTS)}, "
             f"found {name!r} — fix the variable or unset it"
         )
     if int(count) < 1:

@@ -1,0 +1,1 @@
+"""``drive``: a run to its next human decision in one command (see :mod:`.loop`)."""
