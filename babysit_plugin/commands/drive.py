@@ -120,15 +120,11 @@ def run(args: argparse.Namespace) -> int:
 
         asker = TerminalAsker(sys.stdin, out)
 
-    def on_iteration(number: int, it: Iteration, started: int) -> None:
+    def on_iteration(number: int, it: Iteration, started: int, running: int) -> None:
         if args.json:
             return
-        running = 0
-        out.write(
-            ("\r\x1b[2K" if out.isatty() else "")
-            + _iteration_line(number, it, started, running)
-            + "\n"
-        )
+        clear = "\r\x1b[2K" if out.isatty() else ""
+        out.write(clear + _iteration_line(number, it, started, running) + "\n")
         out.flush()
 
     options = DriveOptions(
