@@ -101,7 +101,7 @@ class Waiting:
 
 
 #: Asks a human: the breakpoint, its task definition; the value to post, or None (unanswered).
-Asker = Callable[[Waiting], JsonValue | None]
+Asker = Callable[[Waiting], "JsonValue | None"]
 
 
 @attrs.frozen
@@ -317,7 +317,17 @@ class _Drive:
             self.inflight.add(item.action.effect_id)
             self.report.effects.append(item.rep)
             self.report.effect_iteration[item.action.effect_id] = self.iteration
-        self.rounds.spawn(self._round, list(items))
+        ids = [item.action.effect_id for item in items]
+        self.rounds.spawn(self._round, list(items)).link_exception(
+            lambda g: self._round_failed(ids, g.exception)
+        )
+
+    def _round_failed(self, ids: Sequence[str], exc: BaseException | None) -> None:
+        # A bug or an unreadable journal in a round: recorded, and the loop woken.
+        self.report.problems.append(f"performing {', '.join(ids)}: {type(exc).__name__}: {exc}")
+        for eid in ids:
+            self.inflight.discard(eid)
+        self.landed.set()
 
     def answer(self, waiting: Sequence[Waiting]) -> int:
         """Ask about each breakpoint and post the answers; how many were posted."""
