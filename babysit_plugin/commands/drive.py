@@ -7,7 +7,7 @@ import sys
 import time
 from typing import TextIO
 
-from babysit_plugin.commands import effectargs
+from babysit_plugin.commands import effectargs, isolateargs
 from babysit_plugin.commands.protocol import resolve_run_dir
 from babysit_plugin.drive.iterate import Iteration
 from babysit_plugin.drive.loop import EXIT_STATUS, DriveOptions, DriveReport, drive_run
@@ -40,6 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "run_dir", metavar="RUN", help="the run directory, or a run id under .a5c/runs"
     )
     effectargs.add_effect_arguments(parser)
+    isolateargs.add_isolate_arguments(parser)
     parser.add_argument(
         "--interactive",
         action=argparse.BooleanOptionalAction,
@@ -132,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
             exec=exec_opts,
             max_concurrency=args.max_concurrency,
             lock_timeout=args.lock_timeout,
+            isolate=isolateargs.isolate_options(args),
             progress=display,
         ),
         cli=args.babysitter,

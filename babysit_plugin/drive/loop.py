@@ -54,7 +54,7 @@ from babysit_plugin.drive.iterate import (
     iterate,
     run_failure,
 )
-from babysit_plugin.runloop import faults
+from babysit_plugin.runloop import definitions, faults, heartbeat
 from babysit_plugin.runloop.dispatch import (
     DispatchOptions,
     _Dispatcher,
@@ -274,6 +274,8 @@ class _Drive:
                     self.tracker.finished(item.rep)
                 continue
             claimed = self.dispatcher.claim_wave(wave_items)
+            if claimed:
+                self.dispatcher.isolation.new_wave()
             pool = gevent.pool.Pool(wave.max_concurrency or len(claimed) or 1)
             for ready, claim in claimed:
                 pool.spawn(self._one, ready, claim)
@@ -390,6 +392,8 @@ class _Drive:
                 self.report.status = it.status
                 self.report.waiting_on = []
                 return
+            # Definitions run:iterate printed that task.json lacks (SDK 0.0.162-0.0.174).
+            definitions.remember(self.dispatcher.store, self.run, it.actions)
             new, waiting = self.plan(it)
             if new:
                 self.start(new)
@@ -424,9 +428,20 @@ def drive_run(run_dir: str | Path, options: DriveOptions | None = None) -> Drive
     journal = read_journal(run)
     pending = {r.effect_id: (r.kind or "unknown") for r in journal.pending}
     dispatcher = drive.dispatcher
+    beat = None
     with _SignalGuard(dispatcher.interrupt.by_signal, options.dispatch.handle_signals):
         try:
+            # Set up as dispatch_run does: isolation refused before any state is written,
+            # claims kept alive by the heartbeat, half-done merges and saved outcomes
+            # settled before anything runs.
+            if options.dispatch.isolate.enabled:
+                dispatcher.isolation.open()
             dispatcher.store.ensure()
+            beat = heartbeat.start(dispatcher.store)
+            dispatcher.isolation.prune(
+                dispatcher._in_use,
+                lambda eid: dispatcher.store.load_outcome(eid) is not None,
+            )
             recovered = dispatcher.recover(pending)
             for rep in dispatcher.report.effects:
                 if rep.effect_id in recovered:
@@ -437,6 +452,8 @@ def drive_run(run_dir: str | Path, options: DriveOptions | None = None) -> Drive
                 # Interrupted or not, every running effect ends posted or pending.
                 drive.rounds.join()
         finally:
+            if beat is not None:
+                beat.stop()
             dispatcher.poster.close()
             dispatcher.progress.close()
     report.interrupted_by = dispatcher.interrupt.signum
