@@ -68,6 +68,7 @@ def test_every_command_and_option_is_in_the_reference() -> None:
     choices = getattr(sub_action, "choices", {})
     assert set(choices) == {
         "dispatch",
+        "drive",
         "hook",
         "install",
         "demo",

@@ -104,13 +104,21 @@ def iterate(run: Run, cli: str, *, timeout: float = 600.0) -> Iteration:
     return Iteration(status=status, actions=actions, raw=data, seconds=seconds)
 
 
-def run_failure(entries: Sequence[JournalEntry]) -> dict[str, JsonValue] | None:
-    """The ``error`` of the last ``RUN_FAILED`` event (message, stack as the SDK recorded)."""
-    found: dict[str, JsonValue] | None = None
+#: Events that end a run in failure: ``RUN_FAILED``, and 6.x's recoverable
+#: ``PROCESS_RUNTIME_ERROR`` (``run:recover-process-error``), which ``run:iterate`` also
+#: reports as ``failed``.
+FAILURE_EVENTS = frozenset({"RUN_FAILED", "PROCESS_RUNTIME_ERROR"})
+
+
+def run_failure(entries: Sequence[JournalEntry]) -> tuple[str, dict[str, JsonValue]] | None:
+    """The type and ``error`` of the last failure event (message and stack as the SDK
+    recorded them)."""
+    found: tuple[str, dict[str, JsonValue]] | None = None
     for entry in entries:
         body = entry.body
-        if isinstance(body, dict) and body.get("type") == "RUN_FAILED":
+        kind = body.get("type")
+        if isinstance(kind, str) and kind in FAILURE_EVENTS:
             data = body.get("data")
             error = data.get("error") if isinstance(data, dict) else None
-            found = error if isinstance(error, dict) else {"message": str(error)}
+            found = (kind, error if isinstance(error, dict) else {"message": str(error)})
     return found

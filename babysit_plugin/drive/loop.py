@@ -462,7 +462,14 @@ def drive_run(run_dir: str | Path, options: DriveOptions | None = None) -> Drive
     if report.status == "completed":
         _read_output(run, report)
     elif report.status == "failed":
-        report.error = run_failure(read_journal(run).entries)
+        failure = run_failure(read_journal(run).entries)
+        if failure is not None:
+            kind, report.error = failure
+            if kind == "PROCESS_RUNTIME_ERROR":
+                report.notes.append(
+                    "the process threw (PROCESS_RUNTIME_ERROR); after fixing the cause, "
+                    f"`babysitter run:recover-process-error {run.path}` lets it go on"
+                )
     return report
 
 
