@@ -7,8 +7,7 @@ import sys
 import time
 from typing import TextIO
 
-from babysit_plugin.commands import effectargs, isolateargs
-from babysit_plugin.commands.protocol import resolve_run_dir
+from babysit_plugin.commands import effectargs, isolateargs, runarg
 from babysit_plugin.drive.iterate import Iteration
 from babysit_plugin.drive.loop import EXIT_STATUS, DriveOptions, DriveReport, drive_run
 from babysit_plugin.runloop import progress
@@ -36,9 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "run_dir", metavar="RUN", help="the run directory, or a run id under .a5c/runs"
-    )
+    runarg.add_run_argument(parser)
     effectargs.add_effect_arguments(parser)
     isolateargs.add_isolate_arguments(parser)
     parser.add_argument(
@@ -142,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         on_iteration=on_iteration,
     )
     t0 = time.monotonic()
-    report = drive_run(resolve_run_dir(args.run_dir), options)
+    report = drive_run(runarg.run_dir_of(args), options)
     if args.json:
         out.write(jsonjs.dumps(report.to_json()) + "\n")
     else:

@@ -59,7 +59,7 @@ from babysit_plugin.runloop.dispatch import (
     DispatchOptions,
     _Dispatcher,
     _Item,
-    _SignalGuard,
+    SignalGuard,
     plan_for,
 )
 from babysit_plugin.runloop.progress import NullProgress, Progress
@@ -429,7 +429,7 @@ def drive_run(run_dir: str | Path, options: DriveOptions | None = None) -> Drive
     pending = {r.effect_id: (r.kind or "unknown") for r in journal.pending}
     dispatcher = drive.dispatcher
     beat = None
-    with _SignalGuard(dispatcher.interrupt.by_signal, options.dispatch.handle_signals):
+    with SignalGuard(dispatcher.interrupt.by_signal, options.dispatch.handle_signals):
         try:
             # Set up as dispatch_run does: isolation refused before any state is written,
             # claims kept alive by the heartbeat, half-done merges and saved outcomes
