@@ -59,9 +59,9 @@ from babysit_plugin.runloop.dispatch import (
     DispatchOptions,
     _Dispatcher,
     _Item,
-    SignalGuard,
     plan_for,
 )
+from babysit_plugin.runloop.interrupt import SignalGuard
 from babysit_plugin.runloop.progress import NullProgress, Progress
 from babysit_plugin.runloop.report import SIGNAL_EXIT, DispatchReport, EffectReport, build_waves
 from babysit_plugin.runloop.store import Claim

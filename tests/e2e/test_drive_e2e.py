@@ -8,21 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import rundirs
-import sdklines
-from rundirs import Project
+from kit import Project
 
 pytestmark = pytest.mark.e2e
 
-E2E = Path(__file__).resolve().parent
-PROCESSES = sorted((E2E / "processes").glob("*.js"))
-
 #: A parallel.map of one step per branch, uneven.
 MAP = [{"name": "p", "sleeps": [0.4]}, {"name": "q", "sleeps": [0.1]}]
-#: Two steps per branch, uneven: what streams on 6.x (p.0 outlasts a 6.0.3 run:iterate,
-#: about 1.3 s of Node start-up, so r.1 can start beside it).
+#: Two steps per branch, uneven: what streams on 6.x.
 BRANCHES = [
-    {"name": "p", "sleeps": [3.0, 0.1]},
+    {"name": "p", "sleeps": [0.6, 0.1]},
     {"name": "q", "sleeps": [0.1, 0.6]},
     {"name": "r", "sleeps": [0.1, 0.1]},
 ]
@@ -31,15 +25,6 @@ BRANCHES = [
 #: order, so once the first steps resolve, the branches' later ctx.task calls take ids
 #: a sibling's step held (r.0 is requested again; p and r receive their siblings' values).
 BRANCHES_0_0 = [["p.0", "q.0"], ["r.0", "q.1"], ["r.0", "r.1"]]
-
-
-@pytest.fixture
-def lproject(sdk_line: sdklines.SdkLine, tmp_path: Path) -> Project:
-    """A project on one SDK line, with the e2e processes."""
-    sdk = rundirs.find_sdk(sdk_line.version)
-    if isinstance(sdk, str):
-        pytest.skip(sdk)
-    return Project(sdk, tmp_path / "project", PROCESSES)
 
 
 def drive(project: Project, run_dir: Path, *args: str, code: int) -> dict[str, Any]:
@@ -56,18 +41,18 @@ def ran(log: Path) -> Counter[str]:
 
 
 @pytest.mark.slow
-def test_drive_goes_to_the_breakpoint_then_completes(lproject: Project, tmp_path: Path) -> None:
+def test_drive_goes_to_the_breakpoint_then_completes(project: Project, tmp_path: Path) -> None:
     """One drive runs the chain and the group and stops at the breakpoint; after the answer
     is posted a second drive runs the branches and the final step; each step runs once."""
     log = tmp_path / "steps.log"
-    run_dir = lproject.create("drive", "drive-run", {"log": str(log), "branches": MAP})
-    first = drive(lproject, run_dir, code=4)
+    run_dir = project.create("drive", "drive-run", {"log": str(log), "branches": MAP})
+    first = drive(project, run_dir, code=4)
     assert first["status"] == "waiting"
     [bp] = first["waitingOn"]
     assert (bp["kind"], bp["question"], bp["options"]) == ("breakpoint", "Go on?", ["Yes", "No"])
     assert sorted(ran(log)) == ["a", "b-after-a", "g1", "g2", "g3"]
     assert all(e["posted"] and e["status"] == "ok" for e in first["effects"])
-    lproject.babysitter(
+    project.babysitter(
         "task:post",
         str(run_dir),
         bp["effectId"],
@@ -77,7 +62,7 @@ def test_drive_goes_to_the_breakpoint_then_completes(lproject: Project, tmp_path
         '{"approved": true, "response": "Yes"}',
         "--json",
     )
-    second = drive(lproject, run_dir, code=0)
+    second = drive(project, run_dir, code=0)
     assert second["status"] == "completed"
     assert second["output"] == {
         "a": "a",
@@ -90,21 +75,27 @@ def test_drive_goes_to_the_breakpoint_then_completes(lproject: Project, tmp_path
     counts = ran(log)
     assert set(counts.values()) == {1}, counts
     assert len(counts) == 8
-    assert second["streaming"] is lproject.sdk.version.startswith("6.")
-    verify = lproject.plugin("verify", str(run_dir))
+    assert second["streaming"] is project.sdk.version.startswith("6.")
+    verify = project.plugin("verify", str(run_dir))
     assert verify.returncode == 0, verify.stdout
 
 
 @pytest.mark.slow
-def test_branches_stream_on_6x(lproject: Project, tmp_path: Path) -> None:
+def test_branches_stream_on_6x(project: Project, tmp_path: Path) -> None:
     """On 6.x a branch's second step starts while a sibling's first still runs (each step
     once, every branch its own values); on 0.0.x the drive waits for the whole wave and
     the process gets what the SDK's own loop gives it."""
     log = tmp_path / "steps.log"
-    run_dir = lproject.create("drive", "stream-run", {"log": str(log), "branches": BRANCHES})
-    first = drive(lproject, run_dir, code=4)
+    branches = [dict(b) for b in BRANCHES]
+    if project.sdk.version.startswith("6."):
+        # p.0 ends only once r.1 has run: the run completes only if r.1 starts beside it.
+        flag = str(tmp_path / "r1.done")
+        branches[0]["gate"] = flag
+        branches[2]["opens"] = [None, flag]
+    run_dir = project.create("drive", "stream-run", {"log": str(log), "branches": branches})
+    first = drive(project, run_dir, code=4)
     bp = first["waitingOn"][0]["effectId"]
-    lproject.babysitter(
+    project.babysitter(
         "task:post",
         str(run_dir),
         bp,
@@ -114,36 +105,36 @@ def test_branches_stream_on_6x(lproject: Project, tmp_path: Path) -> None:
         '{"approved": true}',
         "--json",
     )
-    second = drive(lproject, run_dir, code=0)
+    second = drive(project, run_dir, code=0)
     by_title = {e["title"]: e for e in second["effects"]}
     # r's second step (r.1) is requested once r.0 is posted, while p.0 (0.6 s) runs.
     r1, p0 = by_title["sh r.1"], by_title["sh p.0"]
     overlapped = r1["startedAt"] < p0["finishedAt"]
-    assert overlapped is lproject.sdk.version.startswith("6."), (r1, p0)
-    if not lproject.sdk.version.startswith("6."):
+    assert overlapped is project.sdk.version.startswith("6."), (r1, p0)
+    if not project.sdk.version.startswith("6."):
         assert second["output"]["branches"] == BRANCHES_0_0
         return
     assert second["output"]["branches"] == [["p.0", "p.1"], ["q.0", "q.1"], ["r.0", "r.1"]]
     assert set(ran(log).values()) == {1}
 
 
-def test_only_an_orchestrator_task_left_is_waiting(lproject: Project, tmp_path: Path) -> None:
+def test_only_an_orchestrator_task_left_is_waiting(project: Project, tmp_path: Path) -> None:
     """A run with only an orchestrator_task left returns waiting, naming it."""
     log = tmp_path / "steps.log"
-    run_dir = lproject.create("drive", "orch-run", {"log": str(log), "orchestrator": True})
-    report = drive(lproject, run_dir, code=4)
+    run_dir = project.create("drive", "orch-run", {"log": str(log), "orchestrator": True})
+    report = drive(project, run_dir, code=4)
     [w] = report["waitingOn"]
     assert (w["kind"], w["title"]) == ("orchestrator_task", "decide for me")
     assert "--kinds orchestrator_task" in w["reason"]
 
 
 @pytest.mark.slow
-def test_failing_run_returns_failed_with_the_error(lproject: Project, tmp_path: Path) -> None:
+def test_failing_run_returns_failed_with_the_error(project: Project, tmp_path: Path) -> None:
     """A process that throws: status failed, exit 5, the error text the SDK recorded."""
     log = tmp_path / "steps.log"
-    run_dir = lproject.create("drive", "fail-run", {"log": str(log), "fail": "no budget"})
-    first = drive(lproject, run_dir, code=4)
-    lproject.babysitter(
+    run_dir = project.create("drive", "fail-run", {"log": str(log), "fail": "no budget"})
+    first = drive(project, run_dir, code=4)
+    project.babysitter(
         "task:post",
         str(run_dir),
         first["waitingOn"][0]["effectId"],
@@ -153,7 +144,7 @@ def test_failing_run_returns_failed_with_the_error(lproject: Project, tmp_path: 
         '{"approved": true}',
         "--json",
     )
-    report = drive(lproject, run_dir, code=5)
+    report = drive(project, run_dir, code=5)
     assert report["status"] == "failed"
     assert "the process gave up: no budget" in report["error"]["message"]
     assert "stack" in report["error"]

@@ -3,14 +3,21 @@
 // parallel.map of two-step branches with uneven step times, and a final step. Each shell
 // step appends "<name>" to inputs.log, so a test can count how often each step ran.
 // inputs.fail makes the process throw after the breakpoint; inputs.orchestrator leaves
-// an orchestrator_task as the only thing after the chain.
+// an orchestrator_task as the only thing after the chain. A branch's `gate` makes its
+// first step wait (up to 30 s) for the file that step `opens` (a sibling's) creates.
 const { defineTask } = require("@a5c-ai/babysitter-sdk");
 
 const sh = defineTask("e2e.drive.sh", (args) => ({
   kind: "shell",
   title: `sh ${args.name}`,
   shell: {
-    command: `sleep ${args.sleep || 0}; echo '${args.name}' >> '${args.log}'; printf '%s' '${args.name}'`,
+    command:
+      (args.gate
+        ? `t=0; while [ ! -e '${args.gate}' ] && [ $t -lt 600 ]; do sleep 0.05; t=$((t+1)); done; `
+        : "") +
+      `sleep ${args.sleep || 0}; echo '${args.name}' >> '${args.log}'; ` +
+      (args.opens ? `touch '${args.opens}'; ` : "") +
+      `printf '%s' '${args.name}'`,
   },
 }));
 
@@ -41,7 +48,17 @@ exports.process = async function process(inputs, ctx) {
     const out = [];
     for (let s = 0; s < br.sleeps.length; s += 1) {
       out.push(
-        await ctx.task(sh, { name: `${br.name}.${s}`, sleep: br.sleeps[s], log }, { label: `${br.name}-${s}` }),
+        await ctx.task(
+          sh,
+          {
+            name: `${br.name}.${s}`,
+            sleep: br.sleeps[s],
+            log,
+            gate: s === 0 ? br.gate : undefined,
+            opens: (br.opens || [])[s],
+          },
+          { label: `${br.name}-${s}` },
+        ),
       );
     }
     return out;
