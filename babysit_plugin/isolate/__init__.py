@@ -41,7 +41,7 @@ class IsolateOptions:
 
     def isolates(self, kind: str) -> bool:
         """True when an effect of this kind runs in a worktree of its own."""
-        if not self.enabled:
+        if not self.enabled or kind in ("sleep", "breakpoint"):
             return False
         return kind != "shell" or self.shell
 

@@ -213,3 +213,18 @@ def test_links_and_refusals(tmp_path: Path) -> None:
     with pytest.raises(IsolationRefused, match="in the middle of a merge"):
         isolated(merging)
     assert merging.status(merging.effect_ids[0]) == "requested"
+
+
+def test_which_kinds_are_isolated() -> None:
+    """Agents, skills and opted-in kinds get a worktree; shell only with --isolate-shell;
+    sleeps never."""
+    on = IsolateOptions(mode="worktree")
+    assert [on.isolates(k) for k in ("agent", "skill", "node", "shell", "sleep")] == [
+        True,
+        True,
+        True,
+        False,
+        False,
+    ]
+    assert IsolateOptions(mode="worktree", shell=True).isolates("shell")
+    assert not IsolateOptions().isolates("agent")
