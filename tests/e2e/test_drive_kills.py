@@ -12,10 +12,11 @@ from kit import Project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-#: Where the first drive dies: before and after an iteration, with an effect's child
-#: running, with an outcome saved but not posted, with a result appended under the lock.
+#: Where the first drive dies: after an iteration, with an effect's child running, with
+#: an outcome saved but not posted, with a result appended under the lock (three of the
+#: group's effects in flight for the middle two). drive:iterate and the other points of
+#: dispatch pass the same way; kept out to hold CI time down.
 POINTS = [
-    "drive:iterate:3",
     "drive:iterated:2",
     "child:spawned:3",
     "outcome:saved:4",
