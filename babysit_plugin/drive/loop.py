@@ -63,7 +63,13 @@ from babysit_plugin.runloop.dispatch import (
 )
 from babysit_plugin.runloop.interrupt import SignalGuard
 from babysit_plugin.runloop.progress import NullProgress, Progress
-from babysit_plugin.runloop.report import SIGNAL_EXIT, DispatchReport, EffectReport, build_waves
+from babysit_plugin.runloop.report import (
+    EXIT_NOTHING_DONE,
+    SIGNAL_EXIT,
+    DispatchReport,
+    EffectReport,
+    build_waves,
+)
 from babysit_plugin.runloop.store import Claim
 from protocol import jsonjs
 from protocol.clock import iso_from_ms
@@ -72,7 +78,15 @@ from protocol.jsonjs import JsonValue
 from protocol.models import Run
 
 #: Exit status of each outcome (1, 3 and 130/143/129 keep their CLI-wide meaning).
-EXIT_STATUS: dict[str, int] = {"completed": 0, "waiting": 4, "failed": 5, "halted": 6}
+#: ``waiting`` is dispatch's :data:`EXIT_NOTHING_DONE` (what is left pending is for
+#: someone else to act on); failed and halted follow it.  Dispatch's 4 (the run was
+#: already over) is not used: a drive reports which way the run ended.
+EXIT_STATUS: dict[str, int] = {
+    "completed": 0,
+    "waiting": EXIT_NOTHING_DONE,
+    "failed": EXIT_NOTHING_DONE + 1,
+    "halted": EXIT_NOTHING_DONE + 2,
+}
 
 
 @attrs.frozen

@@ -46,7 +46,7 @@ def test_drive_goes_to_the_breakpoint_then_completes(project: Project, tmp_path:
     is posted a second drive runs the branches and the final step; each step runs once."""
     log = tmp_path / "steps.log"
     run_dir = project.create("drive", "drive-run", {"log": str(log), "branches": MAP})
-    first = drive(project, run_dir, code=4)
+    first = drive(project, run_dir, code=5)
     assert first["status"] == "waiting"
     [bp] = first["waitingOn"]
     assert (bp["kind"], bp["question"], bp["options"]) == ("breakpoint", "Go on?", ["Yes", "No"])
@@ -93,7 +93,7 @@ def test_branches_stream_on_6x(project: Project, tmp_path: Path) -> None:
         branches[0]["gate"] = flag
         branches[2]["opens"] = [None, flag]
     run_dir = project.create("drive", "stream-run", {"log": str(log), "branches": branches})
-    first = drive(project, run_dir, code=4)
+    first = drive(project, run_dir, code=5)
     bp = first["waitingOn"][0]["effectId"]
     project.babysitter(
         "task:post",
@@ -122,7 +122,7 @@ def test_only_an_orchestrator_task_left_is_waiting(project: Project, tmp_path: P
     """A run with only an orchestrator_task left returns waiting, naming it."""
     log = tmp_path / "steps.log"
     run_dir = project.create("drive", "orch-run", {"log": str(log), "orchestrator": True})
-    report = drive(project, run_dir, code=4)
+    report = drive(project, run_dir, code=5)
     [w] = report["waitingOn"]
     assert (w["kind"], w["title"]) == ("orchestrator_task", "decide for me")
     assert "--kinds orchestrator_task" in w["reason"]
@@ -130,10 +130,10 @@ def test_only_an_orchestrator_task_left_is_waiting(project: Project, tmp_path: P
 
 @pytest.mark.slow
 def test_failing_run_returns_failed_with_the_error(project: Project, tmp_path: Path) -> None:
-    """A process that throws: status failed, exit 5, the error text the SDK recorded."""
+    """A process that throws: status failed, exit 6, the error text the SDK recorded."""
     log = tmp_path / "steps.log"
     run_dir = project.create("drive", "fail-run", {"log": str(log), "fail": "no budget"})
-    first = drive(project, run_dir, code=4)
+    first = drive(project, run_dir, code=5)
     project.babysitter(
         "task:post",
         str(run_dir),
@@ -144,7 +144,7 @@ def test_failing_run_returns_failed_with_the_error(project: Project, tmp_path: P
         '{"approved": true}',
         "--json",
     )
-    report = drive(project, run_dir, code=5)
+    report = drive(project, run_dir, code=6)
     assert report["status"] == "failed"
     assert "the process gave up: no budget" in report["error"]["message"]
     assert "stack" in report["error"]

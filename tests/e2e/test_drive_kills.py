@@ -38,7 +38,7 @@ def test_killed_drive_resumes_with_each_effect_posted_once(
     del project.env["BABYSIT_PLUGIN_FAULT"]
     assert killed.returncode == -signal.SIGKILL, (killed.returncode, killed.stderr)
     again = project.plugin("drive", str(run_dir), "--json", check=False)
-    assert again.returncode == 4, again.stdout + again.stderr
+    assert again.returncode == 5, again.stdout + again.stderr
     report = json.loads(again.stdout)
     assert [w["kind"] for w in report["waitingOn"]] == ["breakpoint"]
     counts = Counter(log.read_text(encoding="utf-8").split())
