@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -178,14 +179,20 @@ def test_skill_uses_only_commands_and_flags_of_the_sdk_cli(project: Project) -> 
 
 
 def test_installed_skill_commands_drive_a_run(project: Project) -> None:
-    """The installed skill's commands, run as written, take the demo run to completion."""
-    run_dir = demo_run(project)
+    """The installed skill's commands, run as written, take a run of the demo process to
+    completion: once step by step (dispatch, run:iterate), once with drive."""
+    # Runs made by this line's own run:create (the bundled demo run is a 0.0.187 recording).
+    demo = Path(install.__file__).resolve().parents[1] / "data" / "demo" / "processes" / "demo.js"
+    shutil.copy2(demo, project.processes / "demo.js")
+    run_dir = project.create("demo", "demo")
+    driven = project.create("demo", "driven")
     install.install(project.root, env=project.env)
     skill = (project.root / ".claude/skills/babysit-plugin/SKILL.md").read_text()
     fenced = re.findall(r"^```bash\n(.*?)^```$", skill, re.MULTILINE | re.DOTALL)
     commands = [line for block in fenced for line in block.splitlines()]
     plugin = install.skill_command()
     assert commands == [
+        f"{plugin} drive <runId> --json",
         f"{plugin} dispatch <runId> --json",
         "babysitter run:iterate <runId> --json | tee /tmp/iterate.json | "
         f"{plugin} dispatch <runId> --actions - --json",
@@ -194,10 +201,10 @@ def test_installed_skill_commands_drive_a_run(project: Project) -> None:
         f"{plugin} pending <runId>",
         f"{plugin} verify <runId>",
     ]
-    dispatch, _, iterate, status, pending, verify = commands
+    drive, dispatch, _, iterate, status, pending, verify = commands
 
-    def shell(command: str) -> subprocess.CompletedProcess[str]:
-        command = command.replace("<runId>", run_dir.name)
+    def shell(command: str, run: Path = run_dir) -> subprocess.CompletedProcess[str]:
+        command = command.replace("<runId>", run.name)
         command = command.replace("babysitter ", f"{project.sdk.babysitter} ", 1)
         return subprocess.run(
             ["bash", "-c", command],
@@ -214,14 +221,29 @@ def test_installed_skill_commands_drive_a_run(project: Project) -> None:
     groups = {a["schedulerHints"]["parallelGroupId"] for a in waiting["nextActions"]}
     assert len(groups) == 1
     dispatched = shell(dispatch)
-    assert dispatched.returncode == 0, dispatched.stderr
-    assert json.loads(dispatched.stdout)["counts"] == {
-        "ok": 6,
-        "error": 0,
-        "skipped": 0,
-        "posted": 6,
-        "total": 6,
-    }
+    if project.sdk.is6:
+        # 6.x ran the installed hook itself inside that run:iterate (no dispatcher needed)
+        # and posted the group there, so dispatch finds nothing left and says so (exit 5).
+        assert dispatched.returncode == 5, dispatched.stderr
+        assert json.loads(dispatched.stdout)["counts"]["total"] == 0
+        assert len(values(run_dir)) == 6
+    else:
+        assert dispatched.returncode == 0, dispatched.stderr
+        assert json.loads(dispatched.stdout)["counts"] == {
+            "ok": 6,
+            "error": 0,
+            "skipped": 0,
+            "posted": 6,
+            "total": 6,
+        }
     assert json.loads(shell(iterate).stdout)["status"] == "completed"
     for command in (status, pending, verify):
         assert shell(command).returncode == 0, command
+    done = shell(drive, driven)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["status"] == "completed"
+    assert project.output(driven) == {"results": [f"chunk {n} done\n" for n in range(1, 7)]}
+    if not project.sdk.is6:  # on 6.x the installed hook performs them inside run:iterate
+        assert sorted(e["status"] for e in report["effects"]) == ["ok"] * 6
+    assert shell(verify, driven).returncode == 0

@@ -209,9 +209,11 @@ def test_finished_run_says_so_and_exits_4(tmp_path: Path, event: str) -> None:
     before = sorted(p.name for p in (run.path / "journal").iterdir())
     proc = _plugin("dispatch", str(run.path))
     status = event.removeprefix("RUN_").lower()
+    ending = run.path / "journal" / before[-1]
     assert (proc.returncode, proc.stdout) == (
         EXIT_RUN_OVER,
-        f"run is {status}: nothing to dispatch\n",
+        f"{ending}: run is {status}: nothing to dispatch, nothing changed; the SDK performs "
+        "nothing more for this run\n",
     )
     proc = _plugin("dispatch", str(run.path), "--json")
     assert proc.returncode == EXIT_RUN_OVER

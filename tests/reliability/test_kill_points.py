@@ -39,6 +39,7 @@ from kit import (
 )
 
 from babysit_plugin.runloop.faults import POINTS, parse
+from babysit_plugin.runloop.report import EXIT_NOTHING_DONE, EXIT_RUN_OVER
 from babysit_plugin.runloop.store import PluginStore, find_orphans
 from protocol import open_run, pending_actions
 
@@ -100,8 +101,12 @@ def dispatch(sc: Scenario, fault: str | None) -> int:
         args += ["--max-concurrency", str(sc.max_concurrency)]
     code, out, err = server.run(*args, fault=fault)
     if fault is None:
-        assert code == 0, (sc.name, err)
         sc.final = json.loads(out)
+        # A kill after the last commit leaves nothing to do: 4 when that commit completed the
+        # run, 5 ("nothing could be performed") when every effect was already posted.
+        over = code == EXIT_RUN_OVER and sc.final.get("runStatus") == "completed"
+        idle = code == EXIT_NOTHING_DONE and sc.final["counts"]["total"] == 0
+        assert code == 0 or over or idle, (sc.name, code, err, out)
     return code
 
 
@@ -170,7 +175,11 @@ def test_sigkill_at_fifty_points_never_breaks_the_run(sdk: Project) -> None:
         for eid, runs in sc.saved_after_kill.items():
             # Saved before a crash: posted later, never run again.
             assert per_effect[eid] == runs, (sc.name, sc.kills, eid)
-        assert plugin_state_is_clean(sc.run_dir), sc.name
+        if sc.final.get("runStatus") != "completed":
+            # A dispatch of a run that is over changes nothing, not even the plugin's own
+            # state: a claim or outcome left by a kill after the last commit stays there
+            # (harmless: its effect is resolved) until the run directory is removed.
+            assert plugin_state_is_clean(sc.run_dir), sc.name
         assert all(find_orphans(sc.run_dir, eid) == [] for eid in expected_ids), sc.name
     recovered = sum(
         1 for sc in plan for e in sc.final["effects"] if isinstance(e, dict) and e.get("recovered")

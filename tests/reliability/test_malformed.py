@@ -940,7 +940,11 @@ CASES = [
         _endless_output,
         0,
         results={
-            0: ("error", "Shell command timed out after 0.4 s (its process group was killed)"),
+            0: (
+                "error",
+                "Shell command timed out after 0.4 s (the limit of --timeout; its process group "
+                "was killed)",
+            ),
             1: ("ok", "two"),
         },
     ),
@@ -949,7 +953,11 @@ CASES = [
         _silent_hang,
         0,
         results={
-            0: ("error", "Shell command timed out after 0.4 s (its process group was killed)"),
+            0: (
+                "error",
+                "Shell command timed out after 0.4 s (the limit of --timeout; its process group "
+                "was killed)",
+            ),
             1: ("ok", "two"),
         },
     ),
