@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "plugin"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from runbuilder import FAKES, RunDir, agent, make_run  # noqa: E402
+from kit import FAKES, RunDir, agent, make_run  # noqa: E402
 
 from babysit_plugin.isolate import IsolateOptions, worktrees  # noqa: E402
 from babysit_plugin.isolate import merge as merge_mod  # noqa: E402

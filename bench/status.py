@@ -36,7 +36,7 @@ for _path in (str(BENCH), str(BENCH.parent)):
     if _path not in sys.path:
         sys.path.insert(0, _path)
 
-from sdkruns import BenchProject, find_sdk, resolve_in_bulk, rundirs  # noqa: E402
+from sdkruns import BenchProject, find_sdk, kit, resolve_in_bulk  # noqa: E402
 
 from babysit_plugin.runloop.inspect import inspect_run  # noqa: E402
 from babysit_plugin.runloop.store import PluginStore, SavedOutcome  # noqa: E402
@@ -53,7 +53,7 @@ def _median_wall(bp: BenchProject, argv: list[str], repeat: int) -> tuple[float,
 
 
 def measure(bp: BenchProject, run_dir: Path, repeat: int) -> dict[str, float | int]:
-    before = rundirs.snapshot(run_dir)
+    before = kit.snapshot(run_dir)
     status_s, out = _median_wall(bp, bp.plugin_argv("status", str(run_dir), "--json"), repeat)
     shown = len(json.loads(out)["effects"])
     t0 = time.perf_counter()
@@ -64,7 +64,7 @@ def measure(bp: BenchProject, run_dir: Path, repeat: int) -> dict[str, float | i
     )
     data = json.loads(listed)
     tasks = data.get("tasks", data) if isinstance(data, dict) else data
-    if rundirs.snapshot_diff(before, rundirs.snapshot(run_dir)):
+    if kit.snapshot_diff(before, kit.snapshot(run_dir)):
         raise RuntimeError(f"{run_dir}: status changed the run directory")
     return {
         "effectsShown": shown,

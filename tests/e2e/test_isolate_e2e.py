@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from rundirs import Project
+from kit import Project
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

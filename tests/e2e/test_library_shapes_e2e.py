@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rundirs import Project
+from kit import Project
 
 from protocol.verify import verify_run
 

@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rundirs import REPO
-from sdk_helpers import clean_env
+from kit import REPO, clean_env
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

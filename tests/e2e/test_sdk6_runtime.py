@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
-import rundirs
-from rundirs import Project, snapshot, snapshot_diff
+from kit import Project, snapshot, snapshot_diff
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -23,7 +23,7 @@ E2E = Path(__file__).resolve().parent
 
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    sdk = rundirs.find_sdk("6.0.3")
+    sdk = kit.find_sdk("6.0.3")
     if isinstance(sdk, str):
         pytest.skip(sdk)
     return Project(sdk, tmp_path / "project", [E2E / "processes" / "sdk6rt.js"])

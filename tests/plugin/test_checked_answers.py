@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runbuilder import Fakes, agent, make_run, shell
+from kit import Fakes, agent, make_run, shell
 
 from babysit_plugin.runloop.dispatch import DispatchOptions, dispatch_run
 from babysit_plugin.runloop.execute import ExecOptions, strip_escapes, time_limit

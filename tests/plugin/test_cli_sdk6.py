@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from rundirs import snapshot
+from kit import snapshot
 
 from babysit_plugin.cli import main
 from protocol import open_run, read_journal, verify_run

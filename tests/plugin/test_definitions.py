@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from attrs import evolve
-from runbuilder import RunDir, make_run, shell
+from kit import RunDir, make_run, shell
 
 from babysit_plugin.dropin.hook import HookOptions, run_hook
 from babysit_plugin.runloop.dispatch import DispatchOptions, dispatch_run

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runbuilder import FAKES, RunDir, agent, make_run
+from kit import FAKES, RunDir, agent, make_run
 
 from babysit_plugin.isolate import IsolateOptions
 from babysit_plugin.isolate.git import IsolationRefused

@@ -18,9 +18,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import kit
 import pytest
-import rundirs
-from runbuilder import make_run, shell
+from kit import make_run, shell
 
 from babysit_plugin import cli
 from babysit_plugin.commands.status import CLEAR, changes
@@ -145,7 +145,7 @@ def test_status_never_writes(
     assert isinstance(claim, Claim)
     text = claim.path.read_text().replace(f'"pid": {os.getpid()}', '"pid": 999999999')
     claim.path.write_text(text)
-    before = rundirs.snapshot(run.path)
+    before = kit.snapshot(run.path)
     real_open, real_os_open = builtins.open, os.open
     writes = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
@@ -165,7 +165,7 @@ def test_status_never_writes(
     out = capsys.readouterr().out
     data = json.loads(out[out.index("\n{") + 1 :])
     assert [e["state"] for e in data["effects"]] == ["saved", "orphaned", "pending"]
-    assert rundirs.snapshot_diff(before, rundirs.snapshot(run.path)) == []
+    assert kit.snapshot_diff(before, kit.snapshot(run.path)) == []
     assert not (run.path / "run.lock").exists()
 
 

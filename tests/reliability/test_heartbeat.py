@@ -11,8 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from relkit import plugin_argv, plugin_env, resolved_per_effect
-from runbuilder import make_run, shell
+from kit import make_run, plugin_argv, plugin_env, resolved_per_effect, shell
 
 from babysit_plugin.runloop.claims import HEARTBEAT_ENV
 from babysit_plugin.runloop.dispatch import DispatchOptions, dispatch_run
