@@ -9,14 +9,13 @@ process library writes).  :func:`first_violation` names the first problem as
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jsonschema
 import jsonschema.exceptions
 import jsonschema.validators
 
-from protocol.jsonjs import js_number
+from protocol.jsonjs import js_string, js_truthy
 
 
 class InvalidSchema(ValueError):
@@ -90,31 +89,6 @@ def _js_typeof(value: Any) -> str:
     return "object"  # null, arrays and objects alike
 
 
-def _js_str(value: Any) -> str:
-    """``String(value)`` for a JSON value."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return js_number(value)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return ",".join("" if v is None else _js_str(v) for v in value)
-    return "[object Object]"
-
-
-def _js_truthy(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value != 0 and not math.isnan(value)
-    if isinstance(value, str):
-        return value != ""
-    return value is not None
-
-
 def _check_type(value: Any, expected: Any, path: str) -> str | None:
     label = path or "root"
     got = _js_typeof(value)
@@ -130,7 +104,7 @@ def _check_type(value: Any, expected: Any, path: str) -> str | None:
         if isinstance(value, dict):
             return None
         return f"Expected {label} to be object, got {'array' if isinstance(value, list) else got}"
-    return f'Unknown schema type "{_js_str(expected)}" at {label}'
+    return f'Unknown schema type "{js_string(expected)}" at {label}'
 
 
 def _entries(value: Any) -> list[tuple[str, Any]]:
@@ -148,7 +122,7 @@ def _iterate(value: Any) -> list[Any]:
         return value
     if isinstance(value, str):
         return list(value)
-    raise SchemaCheckFailed(f"TypeError: schema.required ({_js_str(value)}) is not iterable")
+    raise SchemaCheckFailed(f"TypeError: schema.required ({js_string(value)}) is not iterable")
 
 
 def sdk_shell_errors(value: Any, schema: Any, path: str = "") -> list[str]:
@@ -162,18 +136,18 @@ def sdk_shell_errors(value: Any, schema: Any, path: str = "") -> list[str]:
     refuses is refused, with the SDK's own messages
     (``Expected score to be number, got string``, ``Missing required field: id``).
     """
-    if not _js_truthy(schema):
+    if not js_truthy(schema):
         return []
     if not isinstance(schema, dict):
         return []
     errors: list[str] = []
     schema_type = schema.get("type")
-    if _js_truthy(schema_type):
+    if js_truthy(schema_type):
         problem = _check_type(value, schema_type, path)
         if problem is not None:
             return [problem]
     items = schema.get("items")
-    if schema_type == "array" and isinstance(value, list) and _js_truthy(items):
+    if schema_type == "array" and isinstance(value, list) and js_truthy(items):
         for i, item in enumerate(value):
             errors += sdk_shell_errors(item, items, f"{path}[{i}]" if path else f"[{i}]")
     if schema_type == "object" and isinstance(value, dict):
@@ -181,12 +155,12 @@ def sdk_shell_errors(value: Any, schema: Any, path: str = "") -> list[str]:
         properties = schema.get("properties")
 
         def has(key: Any) -> bool:
-            name = _js_str(key)
+            name = js_string(key)
             return name in value or name in _JS_OBJECT_PROTO
 
         for field in _iterate([] if required is None else required):
             if not has(field):
-                name = _js_str(field)
+                name = js_string(field)
                 errors.append(f"Missing required field: {f'{path}.{name}' if path else name}")
         for key, prop_schema in _entries({} if properties is None else properties):
             if has(key):

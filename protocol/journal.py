@@ -62,7 +62,7 @@ from protocol.errors import (
     UnsupportedSdkError,
 )
 from protocol.fsutil import atomic_write, encode_text, js_trim, open_regular
-from protocol.jsonjs import JsonParseError, JsonValue, dumps, loads, to_file_text
+from protocol.jsonjs import JsonParseError, JsonValue, dumps, js_truthy, loads, to_file_text
 from protocol.lines import (
     LINE_0_0,
     SdkLine,
@@ -617,17 +617,6 @@ _SETTLING = frozenset({"EFFECT_RESOLVED", "EFFECT_CANCELLED"})
 
 def _seq(value: float) -> str:
     return str(int(value)) if value.is_integer() else repr(value)
-
-
-def js_truthy(value: object) -> bool:
-    """JavaScript truthiness of a JSON value."""
-    if value is None or value is False:
-        return False
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return value != 0 and not math.isnan(value)
-    if isinstance(value, str):
-        return value != ""
-    return True
 
 
 def _str_or_none(value: object) -> str | None:

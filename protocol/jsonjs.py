@@ -22,6 +22,7 @@ Rules kept here (every JSON file of a run is written by the SDK with
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from json.encoder import encode_basestring
@@ -383,3 +384,32 @@ def stable_clone(value: JsonValue) -> JsonValue:
     if t is list or isinstance(value, (list, tuple)):
         return [stable_clone(v) for v in value]  # type: ignore[union-attr]
     return value
+
+
+def js_string(value: object) -> str:
+    """``String(value)`` as JavaScript writes it, for a JSON value (an array joins its items
+    with commas, ``null`` items as empty; an object is ``[object Object]``)."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)):
+        return js_number(value)
+    if isinstance(value, list):
+        return ",".join("" if v is None else js_string(v) for v in value)
+    return "[object Object]"
+
+
+def js_truthy(value: object) -> bool:
+    """JavaScript truthiness of a JSON value."""
+    if value is None or value is False:
+        return False
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0 and not math.isnan(value)
+    if isinstance(value, str):
+        return value != ""
+    return True

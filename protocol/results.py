@@ -98,7 +98,7 @@ from protocol.journal import (
     run_harness,
     writer_sdk_version,
 )
-from protocol.jsonjs import JsonValue, dumps, loads, stable_clone, to_file_text
+from protocol.jsonjs import JsonValue, dumps, js_string, loads, stable_clone, to_file_text
 from protocol.lines import SdkLine, ambient_session_id
 from protocol.lock import LockOptions, RunLock, pid_alive
 from protocol.models import (
@@ -144,17 +144,6 @@ def read_json_arg(path: Path) -> MaybeJson:
     return loads(text) if text else NO_VALUE
 
 
-def _js_string(value: JsonValue) -> str:
-    # String(x) for a JSON primitive.
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return dumps(value)
-    return str(value)
-
-
 def effect_error_from_json(value: MaybeJson) -> EffectError:
     """The error ``task:post --error FILE`` records for the parsed file content.
 
@@ -190,7 +179,7 @@ def effect_error_from_json(value: MaybeJson) -> EffectError:
             message=dumps(value, None),
             data=value,
         )
-    return EffectError(name="Error", message=_js_string(value))
+    return EffectError(name="Error", message=js_string(value))
 
 
 def _check_json(value: MaybeJson, what: str) -> str | None:

@@ -37,7 +37,6 @@ text is JSON or holds a fenced ```json block, else the text).
 
 from __future__ import annotations
 
-import math
 import re
 import shlex
 from collections.abc import Mapping
@@ -45,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from protocol import jsonjs
-from protocol.jsonjs import JsonValue
+from protocol.jsonjs import JsonValue, js_string, js_truthy
 
 PREAMBLE = (
     "You are an autonomous agent. PERFORM the task below using your available tools.",
@@ -72,33 +71,6 @@ _SKILL_GENERIC = (
     "read its SKILL.md (.claude/skills/{name}/ or .agents/skills/{name}/ in the workspace) "
     "and follow it"
 )
-
-
-def js_string(value: Any) -> str:
-    """``String(value)`` as JavaScript writes it, for JSON values."""
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (int, float)):
-        return jsonjs.js_number(value)
-    if isinstance(value, list):
-        return ",".join("" if v is None else js_string(v) for v in value)
-    return "[object Object]"
-
-
-def _js_truthy(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value != 0 and not math.isnan(value)
-    if isinstance(value, str):
-        return value != ""
-    return value is not None
 
 
 def _block(task: Mapping[str, Any], key: str) -> Mapping[str, Any] | None:
@@ -259,7 +231,7 @@ def build_prompt(
         parts.append(f"\nDescription:\n{description.strip()}")
 
     if prompt_obj is not None:
-        if _js_truthy(prompt_obj.get("context")):
+        if js_truthy(prompt_obj.get("context")):
             parts.append(f"\nContext:\n{jsonjs.dumps(prompt_obj['context'])}")
         instructions = prompt_obj.get("instructions")
         if isinstance(instructions, list):
@@ -273,7 +245,7 @@ def build_prompt(
             if key in _KNOWN_PROMPT_FIELDS or value is None:
                 continue
             parts.append(f"\n{_label(str(key))}:\n{_as_text(value)}")
-    if skill is not None and kind == "skill" and _js_truthy(skill.get("context")):
+    if skill is not None and kind == "skill" and js_truthy(skill.get("context")):
         parts.append(f"\nSkill context:\n{jsonjs.dumps(skill['context'])}")
 
     inputs = task.get("inputs")
